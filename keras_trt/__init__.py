@@ -1,0 +1,37 @@
+"""keras-trt: Temporal Regularization Training for spiking neural networks in Keras 3.
+
+```python
+import keras_trt as kt
+
+model = kt.models.VGGSNN(num_classes=10, input_shape=(10, 48, 48, 2))
+model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.001, lam=5e-5, decay=0.5))
+```
+"""
+
+import importlib
+
+from keras_trt import losses, metrics, regularizers, surrogates
+from keras_trt.layers import RepeatTime, TemporalBatchNorm, TimeAverage, TimeDistributed
+from keras_trt.neurons import IF, LIF
+from keras_trt.training import SpikingModel
+
+__version__ = "0.1.0"
+
+# Heavier subpackages (models build on every layer; data imports tensorflow and tonic;
+# analysis imports matplotlib) load on first use.
+_LAZY_SUBMODULES = ("models", "data", "analysis", "callbacks", "tuning", "neurons", "layers")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"keras_trt.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'keras_trt' has no attribute {name!r}")
+
+
+__all__ = [
+    "IF", "LIF", "RepeatTime", "SpikingModel", "TemporalBatchNorm", "TimeAverage",
+    "TimeDistributed", "losses", "metrics", "regularizers", "surrogates",
+    *_LAZY_SUBMODULES,
+]

@@ -1,0 +1,213 @@
+"""Time handling layers for (B, T, ...) spiking tensors.
+
+- `TimeDistributed`: applies a per-frame layer (Conv2D, Dense, pooling...) to every
+  timestep at once by folding (B, T) into one batch axis (SpikingJelly's
+  `SeqToANNContainer`), not by looping over T.
+- `TemporalBatchNorm`: tdBN as the TRT code computes it: one BatchNorm whose statistics
+  run over batch, time and space, per channel (last axis).
+- `RepeatTime`: a static input (B, ...) -> (B, T, ...) (direct encoding).
+- `TimeAverage`: the mean over the time axis, (B, T, ...) -> (B, ...).
+
+Example:
+
+```python
+import keras
+import keras_trt as kt
+
+inputs = keras.Input((32, 32, 3))                      # a static image
+x = kt.RepeatTime(4)(inputs)                           # (B, 4, 32, 32, 3)
+x = kt.TimeDistributed(keras.layers.Conv2D(16, 3, padding="same", use_bias=False))(x)
+x = kt.TemporalBatchNorm()(x)
+x = kt.LIF()(x)                                        # spikes (B, 4, 32, 32, 16)
+```
+"""
+
+import keras
+from keras import ops
+
+__all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TimeAverage"]
+
+
+def _require_time_axis(layer, input_shape):
+    if len(input_shape) < 3:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': input must have rank >= 3 "
+            f"(batch, time, ...), got shape {tuple(input_shape)}."
+        )
+    if input_shape[1] is None:
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': the time axis (axis 1) must have a "
+            f"static length, got shape {tuple(input_shape)}."
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class TimeDistributed(keras.layers.Wrapper):
+    """Applies `layer` to every timestep by folding (B, T) into one batch axis.
+
+    Unlike `keras.layers.TimeDistributed`, which loops over T on some backends, this is a
+    reshape to (B*T, ...), one call of the wrapped layer, and a reshape back: statistics
+    of a wrapped BatchNormalization then run over B*T (tdBN), and the per-frame layer
+    runs as one large batch.
+
+    ```python
+    import keras
+    import keras_trt as kt
+    conv = kt.TimeDistributed(keras.layers.Conv2D(64, 3, padding="same"))
+    y = conv(keras.ops.zeros((2, 10, 48, 48, 2)))      # (2, 10, 48, 48, 64)
+    ```
+    """
+
+    def build(self, input_shape):
+        _require_time_axis(self, input_shape)
+        # A reloaded wrapper gets its inner layer already built from the saved config.
+        if not self.layer.built:
+            self.layer.build((None,) + tuple(input_shape[2:]))
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        frame = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
+        return (input_shape[0], input_shape[1]) + tuple(frame[1:])
+
+    def call(self, inputs, training=None):
+        time_steps = inputs.shape[1]
+        frame_shape = tuple(inputs.shape[2:])
+        if any(d is None for d in frame_shape):
+            frame_shape = tuple(ops.shape(inputs)[2:])
+        folded = ops.reshape(inputs, (-1,) + frame_shape)
+        outputs = self.layer(folded, training=training)
+        return ops.reshape(outputs, (-1, time_steps) + tuple(outputs.shape[1:]))
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class TemporalBatchNorm(keras.layers.Layer):
+    """tdBN: BatchNorm per channel (last axis) over batch, time and all spatial axes.
+
+    Training uses the batch statistics over every axis but the last; inference uses the
+    moving statistics. PyTorch conventions, as the reference code: `epsilon=1e-5`,
+    `momentum=0.1` meaning `moving = (1 - momentum) * moving + momentum * batch_stat`,
+    and the moving variance updated with the unbiased (n / (n - 1)) batch variance.
+    Statistics are computed in float32 under mixed precision.
+
+    ```python
+    import keras
+    import keras_trt as kt
+    bn = kt.TemporalBatchNorm()
+    y = bn(keras.random.normal((8, 4, 16, 16, 32)), training=True)
+    ```
+    """
+
+    def __init__(self, momentum=0.1, epsilon=1e-5, center=True, scale=True,
+                 unbiased_moving_variance=True, **kwargs):
+        super().__init__(**kwargs)
+        momentum, epsilon = float(momentum), float(epsilon)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"TemporalBatchNorm: `momentum` must be in [0, 1] (PyTorch "
+                             f"convention: weight of the new batch), got {momentum}.")
+        if not epsilon > 0:
+            raise ValueError(f"TemporalBatchNorm: `epsilon` must be > 0, got {epsilon}.")
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.unbiased_moving_variance = bool(unbiased_moving_variance)
+
+    def build(self, input_shape):
+        _require_time_axis(self, input_shape)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"TemporalBatchNorm '{self.name}': the channel axis (last) "
+                             f"must be known, got shape {tuple(input_shape)}.")
+        shape = (channels,)
+        self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma",
+                                     trainable=True) if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta",
+                                    trainable=True) if self.center else None
+        self.moving_mean = self.add_weight(shape=shape, initializer="zeros",
+                                           name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(shape=shape, initializer="ones",
+                                               name="moving_variance", trainable=False)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = ops.cast(inputs, "float32")
+        axes = tuple(range(len(x.shape) - 1))
+        if training:
+            mean, variance = ops.moments(x, axes=axes)
+            self._update_moving_statistics(x, mean, variance)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        outputs = ops.batch_normalization(
+            x, ops.cast(mean, "float32"), ops.cast(variance, "float32"), axis=-1,
+            offset=self.beta, scale=self.gamma, epsilon=self.epsilon,
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+    def _update_moving_statistics(self, x, mean, variance):
+        if self.unbiased_moving_variance:
+            count = ops.cast(ops.size(x) // ops.shape(x)[-1], "float32")
+            variance = variance * count / ops.maximum(count - 1.0, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(
+            (1.0 - m) * self.moving_mean + m * ops.stop_gradient(mean))
+        self.moving_variance.assign(
+            (1.0 - m) * self.moving_variance + m * ops.stop_gradient(variance))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(momentum=self.momentum, epsilon=self.epsilon, center=self.center,
+                      scale=self.scale, unbiased_moving_variance=self.unbiased_moving_variance)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class RepeatTime(keras.layers.Layer):
+    """Repeats a static input T times on a new axis 1: (B, ...) -> (B, T, ...).
+
+    ```python
+    import keras_trt as kt
+    frames = kt.RepeatTime(6)(keras.ops.zeros((2, 32, 32, 3)))   # (2, 6, 32, 32, 3)
+    ```
+    """
+
+    def __init__(self, timesteps, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+            raise ValueError(f"RepeatTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
+        self.timesteps = timesteps
+
+    def call(self, inputs):
+        x = ops.expand_dims(inputs, 1)
+        return ops.repeat(x, self.timesteps, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.timesteps) + tuple(input_shape[1:])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(timesteps=self.timesteps)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class TimeAverage(keras.layers.Layer):
+    """Mean over the time axis: (B, T, ...) -> (B, ...).
+
+    ```python
+    import keras_trt as kt
+    logits = kt.TimeAverage()(keras.ops.ones((2, 10, 5)))        # (2, 5)
+    ```
+    """
+
+    def build(self, input_shape):
+        _require_time_axis(self, input_shape)
+        self.built = True
+
+    def call(self, inputs):
+        return ops.mean(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[2:])

@@ -1,0 +1,218 @@
+"""Multi-step spiking neurons: LIF (and IF, its tau=1 case) over the time axis.
+
+The dynamics are those of the TRT reference code (SPEC 1.1), element-wise, for
+t = 0..T-1 with u_{-1} = v_reset:
+
+    u_t = u_{t-1} / tau + x_t                    charge
+    s_t = H(u_t - v_threshold)                   fire (strict: u == v_threshold is silent)
+    u_t = (1 - s_t) * u_t + v_reset * s_t        hard reset (s_t NOT detached)
+    u_t = u_t - s_t * v_threshold                soft reset, when v_reset is None
+
+Example:
+
+```python
+import numpy as np
+import keras_trt as kt
+
+lif = kt.LIF(tau=2.0, v_threshold=1.0, surrogate="triangle")
+x = np.random.default_rng(0).normal(1.0, 1.0, (4, 10, 32)).astype("float32")  # (B, T, ...)
+spikes = lif(x)   # (4, 10, 32), values exactly 0 or 1
+```
+"""
+
+import keras
+from keras import ops
+
+from keras_trt import surrogates as surrogates_lib
+
+__all__ = ["LIF", "IF", "lif_multistep"]
+
+_TIME_LOOPS = ("auto", "unroll", "scan")
+
+
+def _resolve_time_loop(time_loop):
+    if time_loop != "auto":
+        return time_loop
+    # Measured in keras3-notes: ops.scan is fastest under jax.jit; on torch the unrolled
+    # loop is fastest eagerly; TensorFlow's XLA path cannot compile scan's gradient.
+    return "scan" if keras.backend.backend() == "jax" else "unroll"
+
+
+def lif_multistep(
+    x,
+    tau=2.0,
+    v_threshold=1.0,
+    v_reset=0.0,
+    spike_fn=None,
+    detach_reset=False,
+    time_loop="auto",
+    return_membrane=False,
+):
+    """Runs LIF dynamics over axis 1 of `x` (B, T, ...) and returns the spikes.
+
+    Args:
+        x: input current, rank >= 3, time on axis 1. Computed in x's dtype (the LIF layer
+            casts to float32 first).
+        tau: membrane time constant (leak factor 1/tau); 1.0 gives an IF neuron.
+        v_threshold: firing threshold.
+        v_reset: reset potential for a hard reset; `None` for a soft reset (subtract).
+        spike_fn: a `keras_trt.surrogates.Surrogate` (default `Triangle(1.0)`).
+        detach_reset: stop the gradient through the spike in the reset (the reference
+            code does not: default False).
+        time_loop: "unroll" (a Python loop over the static T), "scan" (`keras.ops.scan`)
+            or "auto" (the faster of the two on the current backend).
+        return_membrane: also return the membrane potential after each reset.
+
+    Returns:
+        spikes (same shape as x), or (spikes, membrane) when `return_membrane`.
+    """
+    spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
+
+    def step(u, x_t):
+        u = u / tau + x_t
+        s = spike_fn(u - v_threshold)
+        s_reset = ops.stop_gradient(s) if detach_reset else s
+        if v_reset is None:
+            u = u - s_reset * v_threshold
+        else:
+            u = (1.0 - s_reset) * u + v_reset * s_reset
+        return u, s
+
+    u0 = ops.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
+    if _resolve_time_loop(time_loop) == "scan":
+        # TensorFlow's scan needs outputs shaped like the carry, so the membrane variant
+        # carries (u, s) and emits (s, u).
+        if return_membrane:
+
+            def step_with_membrane(carry, x_t):
+                u, s = step(carry[0], x_t)
+                return (u, s), (s, u)
+
+            _, (spikes, membrane) = ops.scan(
+                step_with_membrane, (u0, ops.zeros_like(u0)), ops.moveaxis(x, 1, 0))
+            return ops.moveaxis(spikes, 0, 1), ops.moveaxis(membrane, 0, 1)
+        _, spikes = ops.scan(step, u0, ops.moveaxis(x, 1, 0))
+        return ops.moveaxis(spikes, 0, 1)
+
+    u, spikes, membrane = u0, [], []
+    for x_t in ops.unstack(x, axis=1):
+        u, s = step(u, x_t)
+        spikes.append(s)
+        membrane.append(u)
+    spikes = ops.stack(spikes, axis=1)
+    if return_membrane:
+        return spikes, ops.stack(membrane, axis=1)
+    return spikes
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class LIF(keras.layers.Layer):
+    """Multi-step leaky integrate-and-fire neuron over axis 1 of a (B, T, ...) input.
+
+    The membrane state starts at `v_reset` at every call and is carried along the time
+    axis inside the call (no state across calls). Under a mixed-precision policy the
+    state and arithmetic are float32; the spikes are returned in the compute dtype.
+
+    Args:
+        tau: membrane time constant, >= 1 (`u = u / tau + x`); tau=1 is IF.
+        v_threshold: firing threshold, > 0.
+        v_reset: hard-reset potential, or None for a soft reset (subtract the threshold).
+        surrogate: a surrogate name ("triangle", "sigmoid", "atan") or instance.
+        detach_reset: stop the gradient through the reset (default False, as the paper).
+        time_loop: "auto", "unroll" or "scan" (see `lif_multistep`).
+
+    Example:
+
+    ```python
+    import keras
+    import keras_trt as kt
+
+    inputs = keras.Input((10, 16))                 # (T, features)
+    h = kt.TimeDistributed(keras.layers.Dense(32))(inputs)
+    spikes = kt.LIF(tau=2.0, surrogate=kt.surrogates.Triangle(gamma=1.0))(h)
+    ```
+    """
+
+    def __init__(
+        self,
+        tau=2.0,
+        v_threshold=1.0,
+        v_reset=0.0,
+        surrogate="triangle",
+        detach_reset=False,
+        time_loop="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        tau = float(tau)
+        if not tau >= 1.0:
+            raise ValueError(f"LIF: `tau` must be >= 1 (leak factor 1/tau <= 1), got {tau}.")
+        v_threshold = float(v_threshold)
+        if not v_threshold > 0:
+            raise ValueError(f"LIF: `v_threshold` must be > 0, got {v_threshold}.")
+        if time_loop not in _TIME_LOOPS:
+            raise ValueError(f"LIF: `time_loop` must be one of {_TIME_LOOPS}, got {time_loop!r}.")
+        self.tau = tau
+        self.v_threshold = v_threshold
+        self.v_reset = None if v_reset is None else float(v_reset)
+        self.surrogate = surrogates_lib.get(surrogate)
+        self.detach_reset = bool(detach_reset)
+        self.time_loop = time_loop
+        self.supports_masking = False
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': input must have rank >= 3 "
+                f"(batch, time, ...), got shape {tuple(input_shape)}."
+            )
+        if input_shape[1] is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': the time axis (axis 1) must have a "
+                f"static length, got shape {tuple(input_shape)}."
+            )
+        self.built = True
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        spikes = lif_multistep(
+            x,
+            tau=self.tau,
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            spike_fn=self.surrogate,
+            detach_reset=self.detach_reset,
+            time_loop=self.time_loop,
+        )
+        return ops.cast(spikes, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            tau=self.tau,
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            surrogate=surrogates_lib.serialize(self.surrogate),
+            detach_reset=self.detach_reset,
+            time_loop=self.time_loop,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class IF(LIF):
+    """Integrate-and-fire neuron: `LIF` with tau = 1 (no leak), as SEW-ResNet on ImageNet.
+
+    ```python
+    import keras_trt as kt
+    neuron = kt.IF(v_threshold=1.0)
+    ```
+    """
+
+    def __init__(self, v_threshold=1.0, v_reset=0.0, surrogate="triangle", **kwargs):
+        kwargs.pop("tau", None)
+        super().__init__(tau=1.0, v_threshold=v_threshold, v_reset=v_reset,
+                         surrogate=surrogate, **kwargs)

@@ -1,0 +1,87 @@
+"""SpikingModel: a keras.Model whose training step adds TRT's weight penalty.
+
+The penalty is added in `compute_loss`, the hook that every backend's `train_step`
+(torch, TensorFlow and JAX) calls, so there is one implementation for all three. The
+logged training `loss` includes it; evaluation reports the compiled loss without it.
+
+Example:
+
+```python
+import keras
+import keras_trt as kt
+
+inputs = keras.Input((10, 16))                              # (T, features)
+h = kt.TimeDistributed(keras.layers.Dense(32, use_bias=False))(inputs)
+h = kt.LIF()(kt.TemporalBatchNorm()(h))
+outputs = kt.TimeDistributed(keras.layers.Dense(4))(h)      # logits (B, T, 4)
+model = kt.SpikingModel(inputs, outputs)
+model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25))
+```
+"""
+
+import keras
+
+from keras_trt import losses as losses_lib
+from keras_trt import metrics as metrics_lib
+from keras_trt import regularizers
+
+__all__ = ["SpikingModel"]
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class SpikingModel(keras.Model):
+    """A `keras.Model` (functional or subclassed) for per-timestep logits (B, T, C).
+
+    - When the compiled loss is a `keras_trt.losses.TRTLoss`, the training step adds
+      `(1/T) sum_t R_t` over `penalized_variables()` (kernels and BatchNorm gammas).
+    - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default.
+    """
+
+    def compile(self, *args, metrics=None, **kwargs):
+        if metrics is None:
+            metrics = [metrics_lib.TemporalAccuracy()]
+        super().compile(*args, metrics=metrics, **kwargs)
+
+    def penalized_variables(self):
+        """The variables TRT's weight penalty covers (see `keras_trt.regularizers`)."""
+        return regularizers.penalized_variables(self)
+
+    def trt_loss(self):
+        """The compiled `TRTLoss`, or None when the model is compiled with another loss."""
+        found = [loss for loss in keras.tree.flatten(getattr(self, "loss", None))
+                 if isinstance(loss, losses_lib.TRTLoss)]
+        if len(found) > 1:
+            raise ValueError("SpikingModel supports one TRTLoss; got "
+                             f"{len(found)} in `loss`.")
+        return found[0] if found else None
+
+    def weight_penalty(self, timesteps):
+        """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss)."""
+        trt = self.trt_loss()
+        if trt is None:
+            return keras.ops.convert_to_tensor(0.0, "float32")
+        weights = self.penalized_variables()
+        if not weights:
+            raise ValueError(
+                f"TRTLoss needs weights to regularise, but model '{self.name}' has no "
+                "trainable non-bias variables (kernels or BatchNorm gammas)."
+            )
+        return trt.weight_penalty(weights, timesteps)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        with losses_lib.weight_penalty_scope():
+            loss = super().compute_loss(x=x, y=y, y_pred=y_pred,
+                                        sample_weight=sample_weight, training=training)
+        if training and self.trt_loss() is not None:
+            loss = loss + self.weight_penalty(self._timesteps_of(y_pred))
+        return loss
+
+    @staticmethod
+    def _timesteps_of(y_pred):
+        if not hasattr(y_pred, "shape") or len(y_pred.shape) != 3:
+            raise ValueError(
+                "TRTLoss needs one per-timestep output of shape (batch, time, classes); "
+                f"got {keras.tree.map_structure(lambda t: tuple(t.shape), y_pred)}."
+            )
+        return int(y_pred.shape[1])

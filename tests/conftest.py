@@ -1,0 +1,49 @@
+"""Shared test setup. The suite runs once per Keras backend:
+
+    KERAS_BACKEND=torch pytest tests; KERAS_BACKEND=tensorflow pytest tests; ...
+
+Markers:
+- `backend_independent`: the test exercises no Keras backend code (e.g. a tf.data or
+  tonic pipeline on its own); it runs in the tensorflow process only, to keep CI short.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+HOME_BACKEND = "tensorflow"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "backend_independent: runs under the tensorflow backend process only")
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == HOME_BACKEND or os.environ.get("KERAS_TRT_TEST_ALL_BACKENDS"):
+        return
+    skip = pytest.mark.skip(reason=f"backend-independent: run in the {HOME_BACKEND} process")
+    for item in items:
+        if "backend_independent" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)

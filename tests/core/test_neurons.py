@@ -1,0 +1,120 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_trt as kt
+from keras_trt.neurons import lif_multistep
+from tests.core import reference
+from tests.gradients import grad
+
+ops = keras.ops
+
+
+def many_spike_input(shape=(4, 12, 5, 3), seed=0):
+    return np.random.default_rng(seed).normal(0.6, 0.9, shape).astype("float32")
+
+
+@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
+@pytest.mark.parametrize("tau", [2.0, 1.0, 4.0])
+def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
+    x = many_spike_input()
+    spikes, membrane = lif_multistep(ops.convert_to_tensor(x), tau=tau, v_threshold=1.0,
+                                     v_reset=v_reset, time_loop=time_loop,
+                                     return_membrane=True)
+    ref_spikes, ref_membrane, _ = reference.lif_forward(x, tau, 1.0, v_reset)
+    assert 0.2 < ref_spikes.mean() < 0.6  # the input really exercises firing and reset
+    np.testing.assert_array_equal(ops.convert_to_numpy(spikes), ref_spikes)
+    np.testing.assert_array_equal(ops.convert_to_numpy(membrane), ref_membrane)
+
+
+def test_layer_output_equals_numpy_on_rank_5_input():
+    x = many_spike_input((2, 6, 4, 4, 3), seed=1)
+    out = kt.LIF(tau=2.0)(x)
+    np.testing.assert_array_equal(ops.convert_to_numpy(out), reference.lif_forward(x)[0])
+
+
+def test_value_at_threshold_does_not_fire():
+    x = np.zeros((1, 3, 2), "float32")
+    x[0, 0, 0] = 1.0          # u_0 == v_threshold exactly: silent
+    x[0, 0, 1] = 1.0 + 1e-6   # just above: fires
+    out = ops.convert_to_numpy(kt.LIF(tau=2.0, v_threshold=1.0)(x))
+    assert out[0, 0, 0] == 0.0 and out[0, 0, 1] == 1.0
+
+
+def test_state_starts_at_v_reset_every_call():
+    lif = kt.LIF(tau=2.0)
+    x = many_spike_input((3, 5, 7), seed=2)
+    first = ops.convert_to_numpy(lif(x))
+    second = ops.convert_to_numpy(lif(x))
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+@pytest.mark.parametrize("surrogate,surrogate_grad", [
+    ("triangle", reference.triangle_grad),
+    (kt.surrogates.Sigmoid(4.0), reference.sigmoid_grad),
+])
+def test_input_gradient_equals_numpy_bptt(v_reset, time_loop, surrogate, surrogate_grad):
+    x = many_spike_input((3, 8, 6), seed=3)
+    upstream = np.random.default_rng(4).normal(size=x.shape).astype("float32")
+    lif = kt.LIF(tau=2.0, v_reset=v_reset, surrogate=surrogate, time_loop=time_loop)
+    _, (g,) = grad(lambda x_: ops.sum(lif(x_) * ops.convert_to_tensor(upstream)), x)
+    expected = reference.lif_backward(x, upstream, 2.0, 1.0, v_reset, surrogate_grad)
+    np.testing.assert_allclose(g, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_reset_gradient_path_matters():
+    """Detaching the reset changes the gradient: the default keeps the reset path."""
+    x = many_spike_input((2, 8, 6), seed=5)
+    up = np.ones_like(x)
+    _, (g_attached,) = grad(lambda x_: ops.sum(kt.LIF()(x_) * ops.convert_to_tensor(up)), x)
+    _, (g_detached,) = grad(
+        lambda x_: ops.sum(kt.LIF(detach_reset=True)(x_) * ops.convert_to_tensor(up)), x)
+    assert np.abs(g_attached - g_detached).max() > 1e-3
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_state_in_float32_output_in_compute_dtype(policy):
+    keras.config.set_dtype_policy(policy)
+    lif = kt.LIF(tau=2.0)
+    x = many_spike_input((2, 6, 8), seed=6)
+    out = lif(x)
+    assert keras.backend.standardize_dtype(out.dtype) == policy.split("_")[1]
+    # float32 state: spikes equal the float32 reference on float16-representable input
+    x16 = x.astype(policy.split("_")[1] if policy != "mixed_bfloat16" else "float32")
+    if policy == "mixed_float16":
+        np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(out, "float32")),
+                                      reference.lif_forward(x16.astype("float32"))[0])
+
+
+def test_if_is_lif_with_tau_one():
+    x = many_spike_input((2, 5, 4), seed=7)
+    np.testing.assert_array_equal(ops.convert_to_numpy(kt.IF()(x)),
+                                  ops.convert_to_numpy(kt.LIF(tau=1.0)(x)))
+    assert kt.IF().tau == 1.0
+
+
+def test_config_round_trip():
+    lif = kt.LIF(tau=3.0, v_threshold=0.5, v_reset=None,
+                 surrogate=kt.surrogates.ATan(3.0), detach_reset=True, time_loop="scan")
+    clone = kt.LIF.from_config(lif.get_config())
+    for attr in ("tau", "v_threshold", "v_reset", "detach_reset", "time_loop"):
+        assert getattr(clone, attr) == getattr(lif, attr)
+    assert clone.surrogate == kt.surrogates.ATan(3.0)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(tau=0.5), "tau"), (dict(v_threshold=0.0), "v_threshold"),
+    (dict(v_threshold=-1.0), "v_threshold"), (dict(surrogate="relu"), "surrogate"),
+    (dict(time_loop="while"), "time_loop"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kt.LIF(**kwargs)
+
+
+def test_rank_2_input_rejected():
+    with pytest.raises(ValueError, match="rank >= 3"):
+        kt.LIF()(np.zeros((4, 5), "float32"))
