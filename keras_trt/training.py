@@ -42,6 +42,14 @@ class SpikingModel(keras.Model):
             metrics = [metrics_lib.TemporalAccuracy()]
         super().compile(*args, metrics=metrics, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips compile_from_config for models that override compile(); ours only
+        # adds a default metric, so restoring the saved compile arguments is safe.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def penalized_variables(self):
         """The variables TRT's weight penalty covers (see `keras_trt.regularizers`)."""
         return regularizers.penalized_variables(self)

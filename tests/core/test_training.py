@@ -1,0 +1,182 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_trt as kt
+from keras_trt import regularizers
+from tests.core import reference
+from tests.gradients import grad
+
+ops = keras.ops
+T, C = 4, 3
+
+
+def tiny_model(seed=0, cls=kt.SpikingModel):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((T, 6, 6, 2))
+    h = kt.TimeDistributed(keras.layers.Conv2D(4, 3, padding="same", use_bias=False,
+                                               name="conv"), name="td_conv")(inputs)
+    h = kt.TemporalBatchNorm(name="bn")(h)
+    h = kt.LIF(name="lif")(h)
+    h = kt.TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="gap")(h)
+    outputs = kt.TimeDistributed(keras.layers.Dense(C, name="fc"), name="td_fc")(h)
+    return cls(inputs, outputs, name="tiny")
+
+
+def data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 2, (n, T, 6, 6, 2)).astype("float32"), rng.integers(0, C, n)
+
+
+@pytest.mark.parametrize("lam,decay,eps", [(1e-5, 0.25, 1e-5), (0.3, 0.5, 0.0), (2.0, 0.0, 1.0)])
+def test_penalty_value_and_gradient_equal_numpy(lam, decay, eps, rng):
+    w1 = rng.normal(0, 0.8, (3, 4)).astype("float32")
+    w2 = np.concatenate([rng.normal(0, 2, 5), [0.0]]).astype("float32")
+
+    def penalty(a, b):
+        return regularizers.temporal_weight_penalty([a, b], 6, lam, decay, eps)
+
+    value, (g1, g2) = grad(penalty, w1, w2)
+    np.testing.assert_allclose(float(value), reference.trt_penalty([w1, w2], 6, lam, decay, eps),
+                               rtol=1e-5)
+    # the gradient flows through |w| in the denominator too (the factor is not detached)
+    np.testing.assert_allclose(g1, reference.trt_penalty_grad(w1, 6, lam, decay, eps),
+                               rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(g2, reference.trt_penalty_grad(w2, 6, lam, decay, eps),
+                               rtol=1e-5, atol=1e-12)
+
+
+def test_penalty_at_one_timestep_is_plain_l2(rng):
+    w = rng.normal(size=(10,)).astype("float32")
+    value = regularizers.temporal_weight_penalty([w], 1, 0.1, 0.5, 1e-5)
+    np.testing.assert_allclose(float(ops.convert_to_numpy(value)), 0.1 * (w**2).sum(), rtol=1e-6)
+
+
+def test_penalized_variables_are_kernels_and_gammas_only():
+    model = tiny_model()
+    names = sorted(v.path for v in model.penalized_variables())
+    assert names == ["bn/gamma", "td_conv/conv/kernel", "td_fc/fc/kernel"]
+    all_trainable = sorted(v.path for v in model.trainable_variables)
+    assert "bn/beta" in all_trainable and "td_fc/fc/bias" in all_trainable
+
+
+def test_fit_step_penalty_update_is_exactly_lr_times_penalty_gradient():
+    """SGD: weights after one step with lam > 0 minus with lam = 0 == -lr * dR/dw."""
+    x, y = data()
+    lr, lam, decay, eps = 0.5, 0.05, 0.5, 1e-5
+    start = tiny_model(seed=3).get_weights()
+    after = {}
+    for lam_ in (0.0, lam):
+        model = tiny_model(seed=3)
+        model.set_weights(start)
+        model.compile(optimizer=keras.optimizers.SGD(lr),
+                      loss=kt.losses.TRTLoss(eta=0.05, lam=lam_, decay=decay, epsilon=eps))
+        model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+        after[lam_] = {v.path: ops.convert_to_numpy(v) for v in model.trainable_variables}
+    start_by_path = dict(zip([v.path for v in tiny_model(seed=3).weights], start))
+    for path, w_lam in after[lam].items():
+        diff = w_lam - after[0.0][path]
+        if path.split("/")[-1] in ("kernel", "gamma"):
+            expected = -lr * reference.trt_penalty_grad(start_by_path[path], T, lam, decay, eps)
+            assert np.abs(expected).max() > 1e-4
+            np.testing.assert_allclose(diff, expected, rtol=2e-4, atol=2e-7)
+        else:  # biases and beta are not penalised
+            np.testing.assert_allclose(diff, 0.0, atol=2e-7)
+
+
+def test_logged_training_loss_includes_penalty():
+    x, y = data()
+    model = tiny_model(seed=4)
+    loss = kt.losses.TRTLoss(eta=0.05, lam=0.5, decay=0.25)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    weights = [ops.convert_to_numpy(v) for v in model.penalized_variables()]
+    logged = model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False,
+                       verbose=0).history["loss"][0]
+    y_pred = model(x, training=True)  # lr 0: same weights; BN in training mode as in fit
+    data_term = float(ops.convert_to_numpy(loss(y, y_pred)))
+    penalty = reference.trt_penalty(weights, T, 0.5, 0.25, 1e-5)
+    assert penalty > 0.01
+    np.testing.assert_allclose(logged, data_term + penalty, rtol=1e-5)
+    # evaluation reports the compiled loss without the penalty
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["loss"] < logged - 0.005
+
+
+def test_trt_loss_on_plain_keras_model_raises_at_first_step():
+    x, y = data()
+    model = tiny_model(cls=keras.Model)
+    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss())
+    with pytest.raises(TypeError, match="SpikingModel"):
+        model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_trt_loss_on_model_without_weights_raises():
+    inputs = keras.Input((T, 3))
+    model = kt.SpikingModel(inputs, kt.LIF()(inputs))
+    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss())
+    with pytest.raises(ValueError, match="no trainable non-bias variables"):
+        model.fit(np.ones((2, T, 3), "float32"), np.zeros(2, "int32"), verbose=0)
+
+
+def test_other_losses_add_no_penalty():
+    x, y = data()
+    model = tiny_model(seed=5)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=kt.losses.TETLoss())
+    logged = model.fit(x, y, batch_size=len(x), shuffle=False, verbose=0).history["loss"][0]
+    expected = float(ops.convert_to_numpy(kt.losses.TETLoss()(y, model(x, training=True))))
+    np.testing.assert_allclose(logged, expected, rtol=1e-5)
+    assert "accuracy" in model.evaluate(x, y, verbose=0, return_dict=True)
+
+
+def test_same_seed_gives_identical_losses():
+    x, y = data(16)
+    histories = []
+    for _ in range(2):
+        keras.utils.set_random_seed(7)
+        model = tiny_model(seed=7)
+        model.compile(optimizer="adam", loss=kt.losses.TRTLoss(lam=1e-3))
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"])
+    assert histories[0] == histories[1]
+
+
+_SUBPROCESS = r"""
+import json, sys
+import numpy as np, keras
+import keras_trt as kt
+from tests.core.test_training import tiny_model, data
+action, path = sys.argv[1], sys.argv[2]
+x, _ = data(4, seed=9)
+if action == "save":
+    model = tiny_model(seed=11)
+    model.compile(optimizer="adam", loss=kt.losses.TRTLoss(lam=1e-3))
+    model.save(path)
+    pred = model.predict(x, verbose=0)
+else:
+    model = keras.saving.load_model(path)
+    assert isinstance(model, kt.SpikingModel), type(model)
+    assert isinstance(model.trt_loss(), kt.losses.TRTLoss)
+    pred = model.predict(x, verbose=0)
+print("PRED" + json.dumps(np.asarray(pred, "float64").tolist()))
+"""
+
+
+def _run_backend(backend, action, path):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    out = subprocess.run([sys.executable, "-c", _SUBPROCESS, action, str(path)], env=env,
+                         capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = [l for l in out.stdout.splitlines() if l.startswith("PRED")][-1]
+    return np.array(json.loads(line[4:]))
+
+
+@pytest.mark.backend_independent
+def test_keras_file_saved_under_one_backend_loads_under_the_others(tmp_path):
+    path = tmp_path / "tiny.keras"
+    saved = _run_backend("torch", "save", path)
+    for backend in ("tensorflow", "jax"):
+        np.testing.assert_allclose(_run_backend(backend, "load", path), saved, atol=1e-5)
