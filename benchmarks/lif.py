@@ -56,7 +56,7 @@ def pytorch_baseline(shape, repeats):
     return _timing.measure(step, repeats)
 
 
-def keras_lif(shape, mode, repeats):
+def keras_lif(shape, mode, repeats, implementation):
     import keras
     import numpy as np
 
@@ -66,7 +66,7 @@ def keras_lif(shape, mode, repeats):
     rng = np.random.default_rng(0)
     x_np = (rng.standard_normal(shape) + 0.5).astype("float32")
     up_np = rng.standard_normal(shape).astype("float32")
-    lif = kt.LIF(tau=2.0)
+    lif = kt.LIF(tau=2.0, implementation=implementation)
     lif.build(shape)
 
     if backend == "torch":
@@ -123,29 +123,35 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--backends", nargs="+", default=list(MODES))
-    parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--implementations", nargs="+", default=["fused", "autodiff"])
+    parser.add_argument("--no-torch-compile", action="store_true",
+                        help="skip torch.compile (its first call takes about a minute)")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     shape = (args.batch, args.timesteps, args.size, args.size, args.channels)
 
     if args.worker:
-        backend, mode = args.worker
+        backend, mode, implementation = args.worker
         if backend == "pytorch":
             _timing.emit(pytorch_baseline(shape, args.repeats))
         else:
-            _timing.emit(keras_lif(shape, mode, args.repeats))
+            _timing.emit(keras_lif(shape, mode, args.repeats, implementation))
         return
 
     common = ["--batch", str(args.batch), "--timesteps", str(args.timesteps), "--size",
               str(args.size), "--channels", str(args.channels), "--repeats", str(args.repeats)]
     print(f"LIF forward+backward, input {shape} (B, T, H, W, C); {_timing.machine_description()}")
-    baseline = _timing.run_in_subprocess(__file__, common + ["--worker", "pytorch", "-"])
+    baseline = _timing.run_in_subprocess(__file__, common + ["--worker", "pytorch", "-", "-"])
     rows = [("pure PyTorch (reference style)", "-", baseline)]
     for backend in args.backends:
         for mode in MODES[backend]:
-            result = _timing.run_in_subprocess(__file__, common + ["--worker", backend, mode],
-                                               backend=backend)
-            rows.append((f"keras-trt {backend}", mode, result))
-    print(f"| implementation | mode | median ms | min ms | first call s | ratio to PyTorch |")
+            if mode == "compile" and args.no_torch_compile:
+                continue
+            for impl in args.implementations:
+                result = _timing.run_in_subprocess(
+                    __file__, common + ["--worker", backend, mode, impl], backend=backend)
+                rows.append((f"keras-trt {backend}, LIF {impl}", mode, result))
+    print("| implementation | mode | median ms | min ms | first call s | ratio to PyTorch |")
     print("|---|---|---|---|---|---|")
     for name, mode, r in rows:
         if "error" in r:

@@ -24,86 +24,11 @@ import keras
 from keras import ops
 
 from keras_trt import surrogates as surrogates_lib
+from keras_trt.neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
 
-__all__ = ["LIF", "IF", "lif_multistep"]
+__all__ = ["LIF", "IF", "lif_multistep", "lif_multistep_fused"]
 
-_TIME_LOOPS = ("auto", "unroll", "scan")
-
-
-def _resolve_time_loop(time_loop):
-    if time_loop != "auto":
-        return time_loop
-    # Measured in keras3-notes: ops.scan is fastest under jax.jit; on torch the unrolled
-    # loop is fastest eagerly; TensorFlow's XLA path cannot compile scan's gradient.
-    return "scan" if keras.backend.backend() == "jax" else "unroll"
-
-
-def lif_multistep(
-    x,
-    tau=2.0,
-    v_threshold=1.0,
-    v_reset=0.0,
-    spike_fn=None,
-    detach_reset=False,
-    time_loop="auto",
-    return_membrane=False,
-):
-    """Runs LIF dynamics over axis 1 of `x` (B, T, ...) and returns the spikes.
-
-    Args:
-        x: input current, rank >= 3, time on axis 1. Computed in x's dtype (the LIF layer
-            casts to float32 first).
-        tau: membrane time constant (leak factor 1/tau); 1.0 gives an IF neuron.
-        v_threshold: firing threshold.
-        v_reset: reset potential for a hard reset; `None` for a soft reset (subtract).
-        spike_fn: a `keras_trt.surrogates.Surrogate` (default `Triangle(1.0)`).
-        detach_reset: stop the gradient through the spike in the reset (the reference
-            code does not: default False).
-        time_loop: "unroll" (a Python loop over the static T), "scan" (`keras.ops.scan`)
-            or "auto" (the faster of the two on the current backend).
-        return_membrane: also return the membrane potential after each reset.
-
-    Returns:
-        spikes (same shape as x), or (spikes, membrane) when `return_membrane`.
-    """
-    spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
-
-    def step(u, x_t):
-        u = u / tau + x_t
-        s = spike_fn(u - v_threshold)
-        s_reset = ops.stop_gradient(s) if detach_reset else s
-        if v_reset is None:
-            u = u - s_reset * v_threshold
-        else:
-            u = (1.0 - s_reset) * u + v_reset * s_reset
-        return u, s
-
-    u0 = ops.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
-    if _resolve_time_loop(time_loop) == "scan":
-        # TensorFlow's scan needs outputs shaped like the carry, so the membrane variant
-        # carries (u, s) and emits (s, u).
-        if return_membrane:
-
-            def step_with_membrane(carry, x_t):
-                u, s = step(carry[0], x_t)
-                return (u, s), (s, u)
-
-            _, (spikes, membrane) = ops.scan(
-                step_with_membrane, (u0, ops.zeros_like(u0)), ops.moveaxis(x, 1, 0))
-            return ops.moveaxis(spikes, 0, 1), ops.moveaxis(membrane, 0, 1)
-        _, spikes = ops.scan(step, u0, ops.moveaxis(x, 1, 0))
-        return ops.moveaxis(spikes, 0, 1)
-
-    u, spikes, membrane = u0, [], []
-    for x_t in ops.unstack(x, axis=1):
-        u, s = step(u, x_t)
-        spikes.append(s)
-        membrane.append(u)
-    spikes = ops.stack(spikes, axis=1)
-    if return_membrane:
-        return spikes, ops.stack(membrane, axis=1)
-    return spikes
-
+IMPLEMENTATIONS = {"fused": lif_multistep_fused, "autodiff": lif_multistep}
 
 @keras.saving.register_keras_serializable(package="keras_trt")
 class LIF(keras.layers.Layer):
@@ -120,6 +45,9 @@ class LIF(keras.layers.Layer):
         surrogate: a surrogate name ("triangle", "sigmoid", "atan") or instance.
         detach_reset: stop the gradient through the reset (default False, as the paper).
         time_loop: "auto", "unroll" or "scan" (see `lif_multistep`).
+        implementation: "fused" (one custom gradient for the whole sequence with a
+            hand-written BPTT: less memory, fewer kernels) or "autodiff" (the framework
+            differentiates every timestep). Same values and gradients.
 
     Example:
 
@@ -141,6 +69,7 @@ class LIF(keras.layers.Layer):
         surrogate="triangle",
         detach_reset=False,
         time_loop="auto",
+        implementation="fused",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -150,8 +79,12 @@ class LIF(keras.layers.Layer):
         v_threshold = float(v_threshold)
         if not v_threshold > 0:
             raise ValueError(f"LIF: `v_threshold` must be > 0, got {v_threshold}.")
-        if time_loop not in _TIME_LOOPS:
-            raise ValueError(f"LIF: `time_loop` must be one of {_TIME_LOOPS}, got {time_loop!r}.")
+        if time_loop not in TIME_LOOPS:
+            raise ValueError(f"LIF: `time_loop` must be one of {TIME_LOOPS}, got {time_loop!r}.")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"LIF: `implementation` must be one of {tuple(IMPLEMENTATIONS)}, "
+                             f"got {implementation!r}.")
+        self.implementation = implementation
         self.tau = tau
         self.v_threshold = v_threshold
         self.v_reset = None if v_reset is None else float(v_reset)
@@ -175,7 +108,7 @@ class LIF(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
-        spikes = lif_multistep(
+        spikes = IMPLEMENTATIONS[self.implementation](
             x,
             tau=self.tau,
             v_threshold=self.v_threshold,
@@ -198,6 +131,7 @@ class LIF(keras.layers.Layer):
             surrogate=surrogates_lib.serialize(self.surrogate),
             detach_reset=self.detach_reset,
             time_loop=self.time_loop,
+            implementation=self.implementation,
         )
         return config
 

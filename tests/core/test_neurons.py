@@ -28,10 +28,26 @@ def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
     np.testing.assert_array_equal(ops.convert_to_numpy(membrane), ref_membrane)
 
 
-def test_layer_output_equals_numpy_on_rank_5_input():
+@pytest.mark.parametrize("implementation", ["fused", "autodiff"])
+@pytest.mark.parametrize("v_reset", [0.0, 0.3, None])
+@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+def test_layer_output_equals_numpy_on_rank_5_input(implementation, v_reset, time_loop):
     x = many_spike_input((2, 6, 4, 4, 3), seed=1)
-    out = kt.LIF(tau=2.0)(x)
-    np.testing.assert_array_equal(ops.convert_to_numpy(out), reference.lif_forward(x)[0])
+    out = kt.LIF(tau=2.0, v_reset=v_reset, implementation=implementation,
+                 time_loop=time_loop)(x)
+    np.testing.assert_array_equal(ops.convert_to_numpy(out),
+                                  reference.lif_forward(x, 2.0, 1.0, v_reset)[0])
+
+
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_fused_and_autodiff_gradients_agree(detach_reset):
+    x = many_spike_input((2, 10, 5, 3), seed=8)
+    up = np.random.default_rng(9).normal(size=x.shape).astype("float32")
+    grads = []
+    for implementation in ("fused", "autodiff"):
+        lif = kt.LIF(implementation=implementation, detach_reset=detach_reset)
+        grads.append(grad(lambda x_: ops.sum(lif(x_) * ops.convert_to_tensor(up)), x)[1][0])
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-6)
 
 
 def test_value_at_threshold_does_not_fire():
@@ -50,28 +66,32 @@ def test_state_starts_at_v_reset_every_call():
     np.testing.assert_array_equal(first, second)
 
 
+@pytest.mark.parametrize("implementation", ["fused", "autodiff"])
 @pytest.mark.parametrize("time_loop", ["unroll", "scan"])
-@pytest.mark.parametrize("v_reset", [0.0, None])
+@pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("surrogate,surrogate_grad", [
     ("triangle", reference.triangle_grad),
     (kt.surrogates.Sigmoid(4.0), reference.sigmoid_grad),
 ])
-def test_input_gradient_equals_numpy_bptt(v_reset, time_loop, surrogate, surrogate_grad):
+def test_input_gradient_equals_numpy_bptt(v_reset, time_loop, surrogate, surrogate_grad,
+                                         implementation):
     x = many_spike_input((3, 8, 6), seed=3)
     upstream = np.random.default_rng(4).normal(size=x.shape).astype("float32")
-    lif = kt.LIF(tau=2.0, v_reset=v_reset, surrogate=surrogate, time_loop=time_loop)
+    lif = kt.LIF(tau=2.0, v_reset=v_reset, surrogate=surrogate, time_loop=time_loop,
+                 implementation=implementation)
     _, (g,) = grad(lambda x_: ops.sum(lif(x_) * ops.convert_to_tensor(upstream)), x)
     expected = reference.lif_backward(x, upstream, 2.0, 1.0, v_reset, surrogate_grad)
     np.testing.assert_allclose(g, expected, atol=1e-6, rtol=1e-6)
 
 
-def test_reset_gradient_path_matters():
+@pytest.mark.parametrize("implementation", ["fused", "autodiff"])
+def test_reset_gradient_path_matters(implementation):
     """Detaching the reset changes the gradient: the default keeps the reset path."""
     x = many_spike_input((2, 8, 6), seed=5)
-    up = np.ones_like(x)
-    _, (g_attached,) = grad(lambda x_: ops.sum(kt.LIF()(x_) * ops.convert_to_tensor(up)), x)
-    _, (g_detached,) = grad(
-        lambda x_: ops.sum(kt.LIF(detach_reset=True)(x_) * ops.convert_to_tensor(up)), x)
+    up = ops.convert_to_tensor(np.ones_like(x))
+    lifs = [kt.LIF(implementation=implementation, detach_reset=d) for d in (False, True)]
+    _, (g_attached,) = grad(lambda x_: ops.sum(lifs[0](x_) * up), x)
+    _, (g_detached,) = grad(lambda x_: ops.sum(lifs[1](x_) * up), x)
     assert np.abs(g_attached - g_detached).max() > 1e-3
 
 
@@ -97,10 +117,11 @@ def test_if_is_lif_with_tau_one():
 
 
 def test_config_round_trip():
-    lif = kt.LIF(tau=3.0, v_threshold=0.5, v_reset=None,
-                 surrogate=kt.surrogates.ATan(3.0), detach_reset=True, time_loop="scan")
+    lif = kt.LIF(tau=3.0, v_threshold=0.5, v_reset=None, surrogate=kt.surrogates.ATan(3.0),
+                 detach_reset=True, time_loop="scan", implementation="autodiff")
     clone = kt.LIF.from_config(lif.get_config())
-    for attr in ("tau", "v_threshold", "v_reset", "detach_reset", "time_loop"):
+    for attr in ("tau", "v_threshold", "v_reset", "detach_reset", "time_loop",
+                 "implementation"):
         assert getattr(clone, attr) == getattr(lif, attr)
     assert clone.surrogate == kt.surrogates.ATan(3.0)
 
@@ -108,7 +129,7 @@ def test_config_round_trip():
 @pytest.mark.parametrize("kwargs,match", [
     (dict(tau=0.5), "tau"), (dict(v_threshold=0.0), "v_threshold"),
     (dict(v_threshold=-1.0), "v_threshold"), (dict(surrogate="relu"), "surrogate"),
-    (dict(time_loop="while"), "time_loop"),
+    (dict(time_loop="while"), "time_loop"), (dict(implementation="cuda"), "implementation"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

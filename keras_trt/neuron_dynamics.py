@@ -1,0 +1,174 @@
+"""LIF dynamics over the time axis as functions: the autodiff form and a fused form whose
+backward pass is a hand-written BPTT.
+
+Both compute SPEC 1.1 exactly (see `keras_trt.neurons`); they differ in how gradients are
+obtained:
+
+- `lif_multistep`: each timestep is differentiated by the framework (the surrogate
+  spike through `keras.ops.custom_gradient`).
+- `lif_multistep_fused`: one `custom_gradient` around the whole sequence. The forward
+  loop records nothing for autodiff and keeps only the pre-reset membrane; the backward
+  loop applies the BPTT of SPEC 1.1 + 1.3 directly. Same values and gradients (to
+  float32 rounding), fewer tensors kept for the backward pass.
+
+```python
+import numpy as np
+from keras_trt.neuron_dynamics import lif_multistep, lif_multistep_fused
+
+x = np.random.default_rng(0).normal(0.6, 0.9, (2, 8, 16)).astype("float32")
+np.testing.assert_array_equal(np.asarray(lif_multistep(x)), np.asarray(lif_multistep_fused(x)))
+```
+"""
+
+import keras
+from keras import ops
+
+from keras_trt import surrogates as surrogates_lib
+
+__all__ = ["lif_multistep", "lif_multistep_fused", "TIME_LOOPS"]
+
+TIME_LOOPS = ("auto", "unroll", "scan")
+
+
+def _resolve_time_loop(time_loop):
+    if time_loop != "auto":
+        return time_loop
+    # Measured in keras3-notes: ops.scan is fastest under jax.jit; on torch the unrolled
+    # loop is fastest eagerly; TensorFlow's XLA path cannot compile scan's gradient.
+    return "scan" if keras.backend.backend() == "jax" else "unroll"
+
+
+def lif_multistep(
+    x,
+    tau=2.0,
+    v_threshold=1.0,
+    v_reset=0.0,
+    spike_fn=None,
+    detach_reset=False,
+    time_loop="auto",
+    return_membrane=False,
+):
+    """Runs LIF dynamics over axis 1 of `x` (B, T, ...) and returns the spikes.
+
+    Args:
+        x: input current, rank >= 3, time on axis 1. Computed in x's dtype (the LIF layer
+            casts to float32 first).
+        tau: membrane time constant (leak factor 1/tau); 1.0 gives an IF neuron.
+        v_threshold: firing threshold.
+        v_reset: reset potential for a hard reset; `None` for a soft reset (subtract).
+        spike_fn: a `keras_trt.surrogates.Surrogate` (default `Triangle(1.0)`).
+        detach_reset: stop the gradient through the spike in the reset (the reference
+            code does not: default False).
+        time_loop: "unroll" (a Python loop over the static T), "scan" (`keras.ops.scan`)
+            or "auto" (the faster of the two on the current backend).
+        return_membrane: also return the membrane potential after each reset.
+
+    Returns:
+        spikes (same shape as x), or (spikes, membrane) when `return_membrane`.
+    """
+    spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
+
+    def step(u, x_t):
+        u = u / tau + x_t
+        s = spike_fn(u - v_threshold)
+        s_reset = ops.stop_gradient(s) if detach_reset else s
+        return _reset(u, s_reset, v_threshold, v_reset), s
+
+    u0 = ops.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
+    if _resolve_time_loop(time_loop) == "scan":
+        # TensorFlow's scan needs outputs shaped like the carry, so the membrane variant
+        # carries (u, s) and emits (s, u).
+        if return_membrane:
+
+            def step_with_membrane(carry, x_t):
+                u, s = step(carry[0], x_t)
+                return (u, s), (s, u)
+
+            _, (spikes, membrane) = ops.scan(
+                step_with_membrane, (u0, ops.zeros_like(u0)), ops.moveaxis(x, 1, 0))
+            return ops.moveaxis(spikes, 0, 1), ops.moveaxis(membrane, 0, 1)
+        _, spikes = ops.scan(step, u0, ops.moveaxis(x, 1, 0))
+        return ops.moveaxis(spikes, 0, 1)
+
+    u, spikes, membrane = u0, [], []
+    for x_t in ops.unstack(x, axis=1):
+        u, s = step(u, x_t)
+        spikes.append(s)
+        membrane.append(u)
+    spikes = ops.stack(spikes, axis=1)
+    if return_membrane:
+        return spikes, ops.stack(membrane, axis=1)
+    return spikes
+
+
+def _reset(u, s, v_threshold, v_reset):
+    if v_reset is None:
+        return u - s * v_threshold
+    if v_reset == 0.0:
+        return (1.0 - s) * u  # == (1 - s) u + 0 s exactly, two ops fewer per step
+    return (1.0 - s) * u + v_reset * s
+
+
+def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
+                        detach_reset=False, time_loop="auto"):
+    """`lif_multistep` with a hand-written BPTT backward (same arguments, spikes only)."""
+    spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
+    use_scan = _resolve_time_loop(time_loop) == "scan"
+
+    @ops.custom_gradient
+    def lif(inputs):
+        x_tm = ops.moveaxis(inputs, 1, 0) if use_scan else None
+        u0 = ops.full_like(inputs[:, 0], 0.0 if v_reset is None else v_reset)
+
+        def forward_step(u, x_t):
+            v = u / tau + x_t
+            s = ops.cast(ops.greater(v, v_threshold), v.dtype)
+            return _reset(v, s, v_threshold, v_reset), s, v
+
+        if use_scan:
+            def scan_step(carry, x_t):
+                u, s, v = forward_step(carry[0], x_t)
+                return (u, s), (s, v)
+
+            _, (spikes_tm, v_tm) = ops.scan(scan_step, (u0, ops.zeros_like(u0)), x_tm)
+            spikes = ops.moveaxis(spikes_tm, 0, 1)
+        else:
+            u, spike_list, v_list = u0, [], []
+            for x_t in ops.unstack(inputs, axis=1):
+                u, s, v = forward_step(u, x_t)
+                spike_list.append(s)
+                v_list.append(v)
+            spikes = ops.stack(spike_list, axis=1)
+
+        def backward_step(du, g_t, s_t, v_t):
+            """dL/du_{t-1} and dL/dx_t from dL/du_t (du), dL/ds_t (g_t)."""
+            if v_reset is None:
+                ds = g_t if detach_reset else g_t - du * v_threshold
+                dv = du
+            else:
+                ds = g_t if detach_reset else g_t + du * (v_reset - v_t)
+                dv = du * (1.0 - s_t)
+            dv = dv + ds * spike_fn.derivative(v_t - v_threshold)
+            return dv / tau, dv
+
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            upstream = ops.cast(upstream, spikes.dtype)
+            if use_scan:
+                def scan_back(du, gsv):
+                    return backward_step(du, *gsv)
+
+                _, dx_tm = ops.scan(scan_back, ops.zeros_like(u0),
+                                    (ops.moveaxis(upstream, 1, 0), spikes_tm, v_tm),
+                                    reverse=True)
+                return ops.moveaxis(dx_tm, 0, 1)
+            du, dxs = ops.zeros_like(u0), []
+            g_list = ops.unstack(upstream, axis=1)
+            for t in reversed(range(len(v_list))):
+                du, dx = backward_step(du, g_list[t], spike_list[t], v_list[t])
+                dxs.append(dx)
+            return ops.stack(dxs[::-1], axis=1)
+
+        return spikes, grad
+
+    return lif(x)
