@@ -1,0 +1,127 @@
+"""Input-pipeline throughput: samples per second of each keras-trt loader that runs here.
+
+    python benchmarks/data.py [--quick]
+
+digits_dvs is measured three ways: the first call (event generation + framing, both
+cached afterwards), the first epoch reading a fresh cache, and a later epoch. The other
+pipelines run on small synthetic datasets written in their genuine formats (the same
+writers as the tests), so their numbers are per-sample costs of decoding, framing and
+augmentation, not of a real disk. Prints a Markdown table.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "data"))
+
+import numpy as np  # noqa: E402
+
+
+def epoch(ds):
+    n, t0 = 0, time.perf_counter()
+    for _, y in ds:
+        n += int(y.shape[0])
+    return n, time.perf_counter() - t0
+
+
+def row(rows, name, n, seconds, note=""):
+    rows.append((name, n, seconds, n / seconds if seconds else float("inf"), note))
+
+
+def main(quick=False):
+    import keras_trt as kt
+    import conftest as fx  # the test writers of the genuine file formats
+
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="kt-bench-")
+    cache = os.path.join(tmp, "cache")
+
+    # digits_dvs: generation + framing, then cached epochs.
+    t0 = time.perf_counter()
+    ds = kt.data.digits_dvs("train", cache_dir=cache, batch_size=64)
+    t_build = time.perf_counter() - t0
+    row(rows, "digits_dvs train: generate events + frame (once)", 1433, t_build, "cached after")
+    row(rows, "digits_dvs train: epoch 1 (from cache)", *epoch(ds))
+    row(rows, "digits_dvs train: epoch 2", *epoch(ds))
+    ds = kt.data.digits_dvs("train", cache_dir=cache, batch_size=64, augment=True)
+    row(rows, "digits_dvs train + flip/roll augmentation", *epoch(ds))
+
+    rng = np.random.default_rng(0)
+    n_rec = 10 if quick else 40
+    n_ev = 20_000   # a CIFAR10-DVS recording has ~100k-200k events; scale accordingly
+    root = os.path.join(tmp, "dvs")
+    for cls in ("airplane", "cat"):
+        d = os.path.join(root, "CIFAR10DVS", cls)
+        os.makedirs(d)
+        for i in range(n_rec):
+            fx.write_aedat4(os.path.join(d, f"{i}.aedat4"), fx.make_events(rng, n_ev, 128, 128))
+    import warnings
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    ds = kt.data.dvs_cifar10("train", data_dir=root, cache_dir=cache, num_workers=1)
+    n = len(np.concatenate([y for _, y in ds]))
+    row(rows, f"dvs_cifar10 (.aedat4, {n_ev} events): read + frame + 48x48", n,
+        time.perf_counter() - t0, "1 process")
+    row(rows, "dvs_cifar10 train epoch from cache + augmentation", *epoch(ds))
+
+    root = os.path.join(tmp, "ncal")
+    for cls in ("a", "b"):
+        d = os.path.join(root, "Caltech101", cls)
+        os.makedirs(d)
+        for i in range(n_rec):
+            fx.write_atis_bin(os.path.join(d, f"image_{i:04d}.bin"),
+                              fx.make_events(rng, n_ev, 240, 180))
+    t0 = time.perf_counter()
+    ds = kt.data.ncaltech101("train", data_dir=root, cache_dir=cache, num_workers=1)
+    n = len(np.concatenate([y for _, y in ds]))
+    row(rows, f"ncaltech101 (.bin, {n_ev} events): read + frame + 48x48", n,
+        time.perf_counter() - t0, "1 process")
+    row(rows, "ncaltech101 train epoch from cache", *epoch(ds))
+
+    # CIFAR-10 through tfds (a small archive prepared offline, repeated).
+    import tensorflow_datasets as tfds
+    tfds.display_progress_bar(False)
+    from tensorflow_datasets.core.download import checksums
+    from tensorflow_datasets.image_classification import cifar
+
+    n_img = 512 if quick else 2048
+    manual = os.path.join(tmp, "tfds", "downloads", "manual")
+    os.makedirs(manual)
+    archive = os.path.join(manual, "cifar-10-binary.tar.gz")
+    fx._cifar_archive(archive, "cifar10", rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
+                      rng.integers(0, 10, n_img + 16))
+    info = checksums.compute_url_info(archive)
+    cifar.Cifar10.url_infos = {"https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz":
+                               checksums.UrlInfo(info.size, info.checksum, "cifar-10-binary.tar.gz")}
+    ds = kt.data.cifar10("train", data_dir=os.path.join(tmp, "tfds"), batch_size=64)
+    row(rows, "cifar10 train epoch 1 (decode + crop/flip/cutout)", *epoch(ds))
+    row(rows, "cifar10 train epoch 2 (in-memory cache)", *epoch(ds))
+
+    # ImageNet-100: a few JPEGs of ImageNet's typical size.
+    from PIL import Image
+    for split in ("train", "val"):
+        d = os.path.join(tmp, "imagenet", split, "n01558993")
+        os.makedirs(d)
+        for k in range(16 if quick else 64):
+            Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)).save(
+                os.path.join(d, f"{k}.JPEG"), quality=90)
+    for split in ("train", "test"):
+        ds = kt.data.imagenet100(split, data_dir=os.path.join(tmp, "imagenet"), batch_size=16)
+        row(rows, f"imagenet100 {split} (decode + {'RandomResizedCrop' if split == 'train' else 'resize/crop'})",
+            *epoch(ds))
+
+    print(f"\n{os.cpu_count()} CPU cores\n")
+    print("| pipeline | samples | seconds | samples/s | note |")
+    print("|---|---|---|---|---|")
+    for name, n, s, rate, note in rows:
+        print(f"| {name} | {n} | {s:.2f} | {rate:,.0f} | {note} |")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true", help="smaller synthetic datasets")
+    main(p.parse_args().quick)

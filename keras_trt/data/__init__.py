@@ -1,0 +1,65 @@
+"""Datasets of the TRT paper as `tf.data` pipelines that `model.fit` accepts on every backend.
+
+Every loader has the form ``NAME(split="train"|"test", data_dir=None, batch_size=64, ...)``
+and yields ``(x, label)`` batches: ``x`` float32, channels-last; ``label`` int32. Training
+splits are shuffled, the last partial batch is kept.
+
+```python
+import keras_trt as kt
+
+train = kt.data.digits_dvs("train", batch_size=32)   # embedded: needs no download
+x, y = next(iter(train))                              # x: (32, 10, 32, 32, 2), y: (32,)
+```
+
+| loader | source | x per sample |
+|---|---|---|
+| `cifar10`, `cifar100` | tensorflow-datasets | (32, 32, 3) |
+| `imagenet100` | local ImageNet folder | (224, 224, 3) |
+| `dvs_cifar10` | tonic's CIFAR10DVS `.aedat4` files | (10, 48, 48, 2) |
+| `ncaltech101` | tonic's N-Caltech101 `.bin` files | (10, 48, 48, 2) |
+| `digits_dvs` | scikit-learn digits + a DVS emulator | (10, 32, 32, 2) |
+
+This module stays cheap to import: TensorFlow, tonic and tensorflow-datasets load only
+when a loader is first used (``import keras_trt`` must not pull them in).
+"""
+
+import importlib
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_EXPORTS = {
+    "cifar10": "cifar",
+    "cifar100": "cifar",
+    "CIFAR_MEAN_STD": "cifar",
+    "imagenet100": "imagenet",
+    "imagenet100_classes": "imagenet",
+    "dvs_cifar10": "cifar10dvs",
+    "ncaltech101": "ncaltech",
+    "digits_dvs": "digits",
+    "digits_dvs_events": "digits",
+    "frame_events": "events",
+    "emulate_saccades": "dvs_emulator",
+}
+# Module names differ from the loader names on purpose: importing a submodule sets the
+# package attribute of the same name, which would replace the loader function.
+_SUBMODULES = (
+    "augment", "cache", "cifar", "cifar10dvs", "digits", "dvs_emulator", "events", "imagenet",
+    "ncaltech", "pipeline",
+)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"keras_trt.data.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"keras_trt.data.{name}")
+    else:
+        raise AttributeError(f"module 'keras_trt.data' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
+
+
+__all__ = list(_EXPORTS)
