@@ -1,0 +1,34 @@
+"""Analyses of the TRT paper on any keras-trt model: firing rates (and SOPs), Fisher
+information over time with its information centroid, 2-D loss landscapes and
+EMA-smoothed learning curves. Plots are PNG files written with matplotlib's Agg canvas.
+
+```text
+from keras_trt import analysis
+
+rates = analysis.firing_rates(model, data)                 # {lif name: rate}
+sops = analysis.synaptic_operations(model, rates)          # SOPs per sample
+fi = analysis.fisher_information(model, data, batches=10)  # {"fisher": FI(1..T), "ic": ...}
+surface = analysis.loss_landscape(model, data, steps=21, span=1.0)
+analysis.plot_landscape(surface, "landscape.png")
+```
+
+See docs/analyses.md for the definitions.
+"""
+
+from keras_trt.analysis._data import iterate_batches, take_arrays
+from keras_trt.analysis.curves import ema, read_csv_log
+from keras_trt.analysis.firing_rates import firing_rates, lif_layers, synaptic_operations
+from keras_trt.analysis.fisher import fisher_information, information_centroid, prefix_losses
+from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_landscape,
+                                          random_direction)
+from keras_trt.analysis.plots import (plot_firing_rates, plot_firing_rates_over_time,
+                                      plot_fisher, plot_fisher_epochs, plot_landscape,
+                                      plot_learning_curves)
+
+__all__ = [
+    "ema", "evaluate_loss", "filter_normalize", "firing_rates", "fisher_information",
+    "information_centroid", "iterate_batches", "lif_layers", "loss_landscape",
+    "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
+    "plot_landscape", "plot_learning_curves", "prefix_losses", "random_direction",
+    "read_csv_log", "synaptic_operations", "take_arrays",
+]

@@ -1,0 +1,231 @@
+"""Plots of the analyses, written as PNG files with matplotlib's Agg canvas.
+
+The figures are built with `matplotlib.figure.Figure` and `FigureCanvasAgg` directly, so
+these functions never touch pyplot's global state or the user's interactive backend.
+Every function takes the analysis result and a path, writes the PNG and returns the path.
+
+```python
+import os, tempfile
+import numpy as np
+from keras_trt.analysis import plots
+
+out = tempfile.mkdtemp()
+plots.plot_firing_rates({"SDT": {"lif1": 0.2, "lif2": 0.1},
+                         "TRT": {"lif1": 0.15, "lif2": 0.08}}, os.path.join(out, "asfr.png"))
+plots.plot_fisher({20: [1.0, 2.0, 2.5], 40: [0.5, 0.9, 1.0]}, os.path.join(out, "fi.png"))
+```
+"""
+
+import os
+
+import numpy as np
+
+__all__ = [
+    "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
+    "plot_landscape", "plot_learning_curves", "new_figure", "save_figure",
+]
+
+
+def new_figure(figsize=(6.4, 4.8)):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, path):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _integer_ticks(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _is_single(mapping):
+    return all(not isinstance(v, dict) for v in mapping.values())
+
+
+def plot_firing_rates(rates, path, title="Average spike firing rate"):
+    """Bar chart of `{layer: rate}`, or grouped bars of `{label: {layer: rate}}`.
+
+    Per-timestep rates ((T,) arrays) are averaged over T.
+    """
+    groups = {"": rates} if _is_single(rates) else rates
+    layers = []
+    for group in groups.values():
+        layers += [name for name in group if name not in layers]
+    fig = new_figure((max(6.4, 0.45 * len(layers) * max(1, len(groups)) + 2), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(groups)
+    x = np.arange(len(layers))
+    for k, (label, group) in enumerate(groups.items()):
+        values = [float(np.mean(group[name])) if name in group else np.nan for name in layers]
+        ax.bar(x + (k - (len(groups) - 1) / 2) * width, values, width, label=label or None)
+    ax.set_xticks(x)
+    ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("firing rate")
+    ax.set_title(title)
+    if len(groups) > 1:
+        ax.legend()
+    return save_figure(fig, path)
+
+
+def plot_firing_rates_over_time(rates, path, title="Firing rate per timestep"):
+    """One line per layer of `{layer: (T,) rates}` (from `firing_rates(per_timestep=True)`)."""
+    fig = new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for name, values in rates.items():
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
+    ax.set_xlabel("timestep")
+    ax.set_ylabel("firing rate")
+    ax.set_title(title)
+    if len(rates) <= 20:
+        ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)
+
+
+def _fisher_values(value):
+    if isinstance(value, dict):
+        value = value["fisher"]
+    return np.asarray(value, dtype=float)
+
+
+def plot_fisher(fisher, path, title="Fisher information FI(t)", log_scale=False):
+    """FI(t) over t = 1..T: one curve (an array or a `fisher_information` result) or one
+    curve per key of a dict (e.g. per epoch or per method), each with its IC marked."""
+    from keras_trt.analysis.fisher import information_centroid
+
+    curves = fisher if isinstance(fisher, dict) and "fisher" not in fisher else {"": fisher}
+    fig = new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for label, value in curves.items():
+        values = _fisher_values(value)
+        t = np.arange(1, len(values) + 1)
+        ic = information_centroid(values)
+        line, = ax.plot(t, values, marker="o",
+                        label=(f"{label}  " if label != "" else "") + f"IC={ic:.2f}")
+        if np.isfinite(ic):
+            ax.axvline(ic, color=line.get_color(), linestyle=":", linewidth=1)
+    _integer_ticks(ax)
+    ax.set_xlabel("timesteps t (prefix length)")
+    ax.set_ylabel("FI(t)  (trace of the empirical Fisher)")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_fisher_epochs(history, path, title="Fisher information during training"):
+    """`{epoch: FI(1..T)}` -> FI(t) per epoch (left) and IC over epochs (right)."""
+    from matplotlib import colormaps
+
+    from keras_trt.analysis.fisher import information_centroid
+
+    epochs = sorted(history)
+    fig = new_figure((11, 4.2))
+    ax, ax_ic = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    cmap = colormaps["viridis"]
+    ics = []
+    for k, epoch in enumerate(epochs):
+        values = _fisher_values(history[epoch])
+        color = cmap(k / max(1, len(epochs) - 1))
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", color=color,
+                label=f"epoch {epoch}")
+        ics.append(information_centroid(values))
+    _integer_ticks(ax)
+    ax.set_xlabel("timesteps t (prefix length)")
+    ax.set_ylabel("FI(t)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax_ic.plot(epochs, ics, marker="o")
+    ax_ic.set_xlabel("epoch")
+    ax_ic.set_ylabel("information centroid IC")
+    ax_ic.set_title("IC over epochs")
+    return save_figure(fig, path)
+
+
+def plot_landscape(result, path, levels=20, title="Loss landscape", log_levels=False):
+    """Filled contour of a `loss_landscape` result (the centre, the model, marked)."""
+    alphas, betas = np.asarray(result["alphas"]), np.asarray(result["betas"])
+    loss = np.asarray(result["loss"], dtype=float)
+    fig = new_figure((5.6, 4.8))
+    ax = fig.add_subplot(1, 1, 1)
+    if loss.size < 4 or loss.shape[0] < 2 or loss.shape[1] < 2:
+        ax.imshow(loss.T, origin="lower")
+    else:
+        A, B = np.meshgrid(alphas, betas, indexing="ij")
+        finite = loss[np.isfinite(loss)]
+        if log_levels and finite.size and finite.min() > 0:
+            lv = np.geomspace(finite.min(), finite.max(), levels)
+        elif finite.size and finite.max() > finite.min():
+            lv = np.linspace(finite.min(), finite.max(), levels)
+        else:
+            lv = levels
+        filled = ax.contourf(A, B, loss, levels=lv, cmap="viridis")
+        ax.contour(A, B, loss, levels=lv, colors="k", linewidths=0.3)
+        fig.colorbar(filled, ax=ax, label="loss")
+        ax.plot([0], [0], marker="*", color="red", markersize=10)
+    ax.set_xlabel("direction 1")
+    ax.set_ylabel("direction 2")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+_DEFAULT_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def plot_learning_curves(runs, path, metrics=None, weight=0.5, title=None):
+    """Learning curves of several runs on one figure, one panel per metric.
+
+    Args:
+        runs: `{label: CSV path, run directory, or {column: values}}` (or one of those).
+        path: the PNG to write.
+        metrics: columns to plot (default: those of loss, val_loss, accuracy,
+            val_accuracy that the logs have).
+        weight: EMA weight (0.5 as the paper; 0 plots the raw values).
+    """
+    from keras_trt.analysis.curves import ema, read_csv_log
+
+    if not isinstance(runs, dict) or _looks_like_log(runs):
+        runs = {"": runs}
+    logs = {label: (read_csv_log(v) if isinstance(v, (str, os.PathLike)) else
+                    {k: np.asarray(a, dtype=float) for k, a in v.items()})
+            for label, v in runs.items()}
+    if metrics is None:
+        metrics = [m for m in _DEFAULT_METRICS if any(m in log for log in logs.values())]
+    if not metrics:
+        raise ValueError("plot_learning_curves: the logs have none of the columns "
+                         f"{_DEFAULT_METRICS}; pass `metrics`.")
+    cols = min(2, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig = new_figure((5.5 * cols, 3.8 * rows))
+    for k, metric in enumerate(metrics):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        for label, log in logs.items():
+            if metric not in log:
+                continue
+            values = log[metric]
+            epochs = log.get("epoch", np.arange(len(values))) + 1
+            ax.plot(epochs, ema(values, weight) if weight else values, label=label or None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} (EMA {weight})" if weight else metric)
+        if len(logs) > 1:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def _looks_like_log(mapping):
+    return all(not isinstance(v, (str, os.PathLike, dict)) for v in mapping.values())

@@ -1,0 +1,57 @@
+"""The few per-backend helpers that `keras.ops` cannot express.
+
+Library code calls these functions; each dispatches on `keras.backend.backend()` to one
+small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so that
+`import keras_trt` never imports a framework the user does not run.
+
+- `make_gradient_function(model, losses_fn, grad_transform=None, training=False)`:
+  returns `fn(x, y) -> (losses, results)` that runs ONE forward pass of `model` and one
+  backward pass per loss in `losses_fn(y, y_pred)` (a list of scalars), with gradients
+  taken w.r.t. `model.trainable_variables` (in that order; a variable the loss does not
+  depend on gets a zero gradient). `results[i]` is `grad_transform(grads_i)` (default: the
+  list of gradients itself). The transform runs inside the backend's graph where there is
+  one (JAX jit), so reducing gradients there (e.g. to squared norms) saves memory.
+- `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
+
+```python
+import numpy as np, keras
+from keras import ops
+from keras_trt import backend
+
+inputs = keras.Input((3,))
+model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+loss = lambda y, y_pred: ops.mean(ops.square(y_pred - y))
+grads = backend.gradients(model, np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"), loss)
+```
+"""
+
+import importlib
+
+import keras
+
+__all__ = ["make_gradient_function", "gradients", "backend_module"]
+
+_MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+
+
+def backend_module():
+    """The helper module of the current Keras backend."""
+    name = keras.backend.backend()
+    if name not in _MODULES:
+        raise NotImplementedError(
+            f"keras_trt.backend: no gradient helpers for the Keras backend {name!r}; "
+            f"supported: {sorted(_MODULES)}.")
+    return importlib.import_module(f"keras_trt.backend.{_MODULES[name]}")
+
+
+def make_gradient_function(model, losses_fn, grad_transform=None, training=False):
+    """See the module docstring."""
+    return backend_module().make_gradient_function(
+        model, losses_fn, grad_transform=grad_transform, training=training)
+
+
+def gradients(model, x, y, loss_fn, training=False):
+    """Gradients of `loss_fn(y, model(x))` w.r.t. `model.trainable_variables`."""
+    fn = make_gradient_function(model, lambda y_, p: [loss_fn(y_, p)], training=training)
+    _, (grads,) = fn(x, y)
+    return grads

@@ -1,0 +1,20 @@
+"""Gradients on the TensorFlow backend: a persistent `tf.GradientTape` (eager)."""
+
+import tensorflow as tf
+
+
+def make_gradient_function(model, losses_fn, grad_transform=None, training=False):
+    def fn(x, y):
+        variables = model.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            y_pred = model(x, training=training)
+            losses = list(losses_fn(None if y is None else tf.convert_to_tensor(y), y_pred))
+        results = []
+        for loss in losses:
+            grads = tape.gradient(loss, variables,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            results.append(grad_transform(grads) if grad_transform else grads)
+        del tape
+        return losses, results
+
+    return fn

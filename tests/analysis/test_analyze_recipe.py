@@ -1,0 +1,107 @@
+"""recipes/analyze.py on a tiny fake run directory (no dependency on the recipes or data)."""
+
+import importlib.util
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_trt as kt
+from tests.analysis.models import data, mlp_snn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_analyze():
+    spec = importlib.util.spec_from_file_location(
+        "analyze_recipe", os.path.join(ROOT, "recipes", "analyze.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    model = mlp_snn(T=3, hidden=(6, 5))
+    model.compile(optimizer="adam", loss=kt.losses.TRTLoss())
+    x, y = data(24, T=3)
+    model.save(str(run / "best.keras"))
+    with open(run / "log.csv", "w") as f:
+        f.write("accuracy,epoch,loss,val_accuracy,val_loss\n")
+        for e in range(4):
+            f.write(f"{0.4 + 0.1 * e},{e},{1.2 - 0.1 * e},{0.3 + 0.1 * e},{1.3 - 0.1 * e}\n")
+    with open(run / "results.json", "w") as f:
+        json.dump({"dataset": "tiny_fake", "data_args": {"T": 3, "unused": 1},
+                   "hyperparameters": {"method": "trt"}}, f)
+    np.savez(run / "data.npz", x=x, y=y)
+    return run
+
+
+def test_analyze_with_npz(run_dir, tmp_path):
+    analyze = load_analyze()
+    out = tmp_path / "report"
+    report = analyze.main(["--run", str(run_dir), "--data-npz", str(run_dir / "data.npz"),
+                           "--output", str(out), "--samples", "16", "--batch-size", "8",
+                           "--fisher-batches", "2", "--landscape-steps", "3",
+                           "--verbose", "0"])
+    for name in ("firing_rates", "firing_rates_per_timestep", "fisher", "landscape",
+                 "learning_curves"):
+        path = out / f"{name}.png"
+        assert path.is_file() and path.stat().st_size > 1000, name
+    with open(out / "report.json") as f:
+        saved = json.load(f)
+    assert list(saved["firing_rates"]) == ["lif1", "lif2"]
+    assert saved["sops_per_sample"]["total"] >= 0
+    assert len(saved["fisher"]["fisher"]) == 3 and 1 <= saved["fisher"]["ic"] <= 3
+    assert np.array(saved["landscape"]["loss"]).shape == (3, 3)
+    assert saved["curves"]["TRT"]["val_accuracy"]["best_epoch"] == 4
+    assert saved["data"]["samples"] == 16
+    assert report["checkpoint"].endswith("best.keras")
+
+
+def test_analyze_with_dataset_loader_from_results(run_dir, tmp_path, monkeypatch):
+    analyze = load_analyze()
+    x, y = data(24, T=3)
+    calls = []
+
+    def tiny_fake(split="train", batch_size=64, T=10, data_dir=None):
+        calls.append((split, batch_size, T))
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, 24, batch_size)]
+
+    monkeypatch.setattr(kt.data, "tiny_fake", tiny_fake, raising=False)
+    analyze.main(["--run", str(run_dir), "--output", str(tmp_path), "--samples", "8",
+                  "--batch-size", "8", "--fisher-batches", "1",
+                  "--skip", "curves", "landscape", "--verbose", "0"])
+    assert ("test", 8, 3) in calls and ("train", 8, 3) in calls
+    assert (tmp_path / "report.json").is_file()
+
+
+def test_analyze_errors(run_dir, tmp_path, capsys):
+    analyze = load_analyze()
+    with pytest.raises(SystemExit):
+        analyze.main(["--run", str(run_dir), "--dataset", "no_such_dataset",
+                      "--output", str(tmp_path), "--skip", "fisher", "curves"])
+    assert "no dataset loader 'no_such_dataset'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        analyze.main(["--run", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit):
+        analyze.main(["--run", str(tmp_path)])  # no checkpoint
+    assert "no .keras checkpoint" in capsys.readouterr().err
+
+
+def test_dataset_from_results():
+    analyze = load_analyze()
+    assert analyze.dataset_from_results({"dataset": "digits_dvs"}) == ("digits_dvs", {})
+    assert analyze.dataset_from_results(
+        {"args": {"dataset": "cifar10", "data_dir": "/d"}}) == ("cifar10", {"data_dir": "/d"})
+    assert analyze.dataset_from_results(
+        {"dataset": {"name": "dvs_cifar10", "args": {"T": 10}}}) == ("dvs_cifar10", {"T": 10})
+    assert analyze.dataset_from_results({}) == (None, {})
+    # The layout the recipes write (recipes/_common.py).
+    results = {"dataset": {"name": "digits_dvs", "train_loader_args": {"augment": True},
+                           "test_loader_args": {"augment": False}}}
+    assert analyze.dataset_from_results(results, "train") == ("digits_dvs", {"augment": True})
+    assert analyze.dataset_from_results(results, "test") == ("digits_dvs", {"augment": False})
