@@ -119,13 +119,15 @@ class TemporalBatchNorm(keras.layers.Layer):
             raise ValueError(f"TemporalBatchNorm '{self.name}': the channel axis (last) "
                              f"must be known, got shape {tuple(input_shape)}.")
         shape = (channels,)
+        # autocast=False: Keras would otherwise hand call() these weights in the
+        # (bfloat16/float16) compute dtype; statistics and affine stay float32.
         self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma",
-                                     trainable=True) if self.scale else None
+                                     trainable=True, autocast=False) if self.scale else None
         self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta",
-                                    trainable=True) if self.center else None
-        self.moving_mean = self.add_weight(shape=shape, initializer="zeros",
+                                    trainable=True, autocast=False) if self.center else None
+        self.moving_mean = self.add_weight(shape=shape, initializer="zeros", autocast=False,
                                            name="moving_mean", trainable=False)
-        self.moving_variance = self.add_weight(shape=shape, initializer="ones",
+        self.moving_variance = self.add_weight(shape=shape, initializer="ones", autocast=False,
                                                name="moving_variance", trainable=False)
         self.built = True
 
