@@ -1,0 +1,280 @@
+"""Training-step time and memory of keras-trt's VGGSNN and ResNet-19 with TRTLoss, per
+backend, with jit on and off, side by side with the pure-PyTorch reference mirror
+(`benchmarks/torch_reference.py`) measured in the same run.
+
+Every configuration runs in its own subprocess (a fresh interpreter per backend), one
+after the other, so they do not compete for the cores. Per configuration:
+
+- first step: wall time of the first training step (tracing/compilation included);
+- ms/step: median over `--steps` steps after `--warmup` further warm-up steps;
+- peak MiB: the process's peak resident memory during the timed steps above its resident
+  memory before the first step (Linux: VmHWM reset through /proc/self/clear_refs); the
+  same measure for every backend and the baseline, so it counts host (CPU) memory only.
+
+Usage (the full sizes: VGGSNN 48x48 T=10, ResNet-19 32x32 T=4):
+
+    python benchmarks/train_step.py                                # all backends, jit on+off
+    python benchmarks/train_step.py --backends torch --jit off --batch 16 --steps 20
+    python benchmarks/train_step.py --width-divisor 4 --steps 3    # reduced widths (CPU)
+
+Keras steps run through `model.train_on_batch` (the compiled train function of each
+backend); the baseline is `zero_grad / forward / trt_loss / backward / Adam.step`.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("torch", "tensorflow", "jax")
+MODELS = ("vggsnn", "resnet19")
+REFERENCE = "reference"
+
+
+# ------------------------------------------------------------------------ memory
+def _status_kib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak():
+    """Resets VmHWM to the current RSS (Linux >= 4.0); False where not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------- workers
+def _shapes(args):
+    if args.model == "vggsnn":
+        return (args.vgg_timesteps, args.vgg_size, args.vgg_size, 2), args.vgg_timesteps
+    return (args.resnet_size, args.resnet_size, 3), args.resnet_timesteps
+
+
+def _time_steps(step_fn, args):
+    rss0 = _status_kib("VmRSS")
+    can_reset = _reset_peak()
+    start = time.perf_counter()
+    step_fn()
+    first = time.perf_counter() - start
+    for _ in range(args.warmup):
+        step_fn()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step_fn()
+        times.append(time.perf_counter() - start)
+    peak = _status_kib("VmHWM") if can_reset else None
+    return {
+        "first_step_s": first,
+        "ms_per_step": 1000 * statistics.median(times),
+        "min_ms": 1000 * min(times),
+        "peak_mib": None if peak is None or rss0 is None else (peak - rss0) / 1024,
+    }
+
+
+def _worker_reference(args):
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, ROOT)
+    from benchmarks import torch_reference as ref
+
+    torch.manual_seed(0)
+    model, T = ref.build(args.model, num_classes=args.num_classes,
+                         timesteps=_shapes(args)[1],
+                         size=args.vgg_size if args.model == "vggsnn" else None,
+                         width_divisor=args.width_divisor)
+    shape, _ = _shapes(args)
+    rng = np.random.default_rng(0)
+    if args.model == "vggsnn":                          # (B, T, C, H, W), channels first
+        x = rng.random((args.batch, T, 2, args.vgg_size, args.vgg_size), dtype="float32")
+    else:
+        x = rng.normal(size=(args.batch, 3, args.resnet_size, args.resnet_size)).astype(
+            "float32")
+    x = torch.from_numpy(x)
+    y = torch.from_numpy(rng.integers(0, args.num_classes, args.batch))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    forward = torch.compile(model) if args.jit == "on" else model
+
+    def step():
+        optimizer.zero_grad()
+        outputs = forward(x)
+        if args.loss == "trt":
+            loss = ref.trt_loss(model, outputs, y, T, eta=0.05, lam=1e-5, decay=0.25)
+        else:
+            loss = ref.tet_loss(outputs, y)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    result = _time_steps(step, args)
+    result["params"] = sum(p.numel() for p in model.parameters())
+    return result
+
+
+def _worker_keras(args):
+    import numpy as np
+    import keras
+
+    import keras_trt as kt
+
+    keras.utils.set_random_seed(0)
+    shape, T = _shapes(args)
+    d = args.width_divisor
+    if args.model == "vggsnn":
+        widths = tuple(w // d for w in kt.models.vggsnn.VGGSNN_WIDTHS)
+        model = kt.models.VGGSNN(num_classes=args.num_classes, input_shape=shape,
+                                 widths=widths)
+    else:
+        widths = tuple(w // d for w in kt.models.resnet19.RESNET19_WIDTHS)
+        model = kt.models.ResNet19(num_classes=args.num_classes, timesteps=T,
+                                   input_shape=shape, widths=widths,
+                                   hidden_units=256 // d, stem_once=args.stem == "once")
+    loss = (kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25) if args.loss == "trt"
+            else kt.losses.TETLoss())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8), loss=loss,
+                  metrics=[], jit_compile=args.jit == "on")
+    rng = np.random.default_rng(0)
+    if args.model == "vggsnn":
+        x = rng.random((args.batch,) + shape, dtype="float32")
+    else:
+        x = rng.normal(size=(args.batch,) + shape).astype("float32")
+    y = rng.integers(0, args.num_classes, args.batch)
+
+    def step():
+        return float(model.train_on_batch(x, y, return_dict=True)["loss"])
+
+    result = _time_steps(step, args)
+    result["params"] = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    return result
+
+
+def worker(args):
+    if args.backend == REFERENCE:
+        result = _worker_reference(args)
+    else:
+        result = _worker_keras(args)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ------------------------------------------------------------------ orchestration
+def _run_config(args, backend, model, jit):
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = backend if backend != REFERENCE else "torch"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--backend", backend,
+           "--model", model, "--jit", jit]
+    for key in ("batch", "steps", "warmup", "width_divisor", "vgg_size", "vgg_timesteps",
+                "resnet_size", "resnet_timesteps", "num_classes", "loss", "stem"):
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              timeout=args.timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {args.timeout} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+            result["wall_s"] = time.perf_counter() - start
+            return result
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"error": " / ".join(tail)[-300:] or f"exit code {proc.returncode}"}
+
+
+def _fmt(value, spec):
+    return "n/a" if value is None else format(value, spec)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated Keras backends (the baseline always runs)")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--jit", default="both", choices=("on", "off", "both"),
+                        help="jit_compile for Keras (torch.compile for the baseline "
+                             "only with --reference-jit)")
+    parser.add_argument("--reference-jit", action="store_true",
+                        help="also time the baseline under torch.compile")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
+    parser.add_argument("--width-divisor", type=int, default=1,
+                        help="divide every channel width by this (reduced-size runs)")
+    parser.add_argument("--vgg-size", type=int, default=48)
+    parser.add_argument("--vgg-timesteps", type=int, default=10)
+    parser.add_argument("--resnet-size", type=int, default=32)
+    parser.add_argument("--resnet-timesteps", type=int, default=4)
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--loss", default="trt", choices=("trt", "tet"))
+    parser.add_argument("--stem", default="once", choices=("once", "repeat"),
+                        help="ResNet-19: stem conv+BN once (default) or on T copies")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds per configuration")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    models = args.models.split(",")
+    jits = ("off", "on") if args.jit == "both" else (args.jit,)
+    configs = [(REFERENCE, m, "off") for m in models]
+    if args.reference_jit:
+        configs += [(REFERENCE, m, "on") for m in models]
+    configs += [(b, m, j) for b in args.backends.split(",") for j in jits for m in models]
+
+    print(f"batch {args.batch}, {args.steps} timed steps after 1 + {args.warmup} warm-up, "
+          f"width divisor {args.width_divisor}, loss {args.loss}, ResNet-19 stem "
+          f"{args.stem}; VGGSNN {args.vgg_size}x{args.vgg_size} T={args.vgg_timesteps}, "
+          f"ResNet-19 {args.resnet_size}x{args.resnet_size} T={args.resnet_timesteps}",
+          flush=True)
+    results = {}
+    for backend, model, jit in configs:
+        result = _run_config(args, backend, model, jit)
+        results[(backend, model, jit)] = result
+        print(f"  done {backend:10s} {model:8s} jit={jit}: "
+              + (result.get("error") or f"{result['ms_per_step']:.0f} ms/step"), flush=True)
+
+    header = ("| model | implementation | jit | ms/step (median) | ratio to baseline | "
+              "first step (s) | peak MiB (step) | params |")
+    lines = [header, "|" + "---|" * 8]
+    for model in models:
+        base = results.get((REFERENCE, model, "off"), {}).get("ms_per_step")
+        for (backend, m, jit), r in results.items():
+            if m != model:
+                continue
+            name = "PyTorch reference" if backend == REFERENCE else f"keras-trt {backend}"
+            if "error" in r:
+                lines.append(f"| {model} | {name} | {jit} | {r['error']} | | | | |")
+                continue
+            ratio = None if not base else r["ms_per_step"] / base
+            lines.append(
+                f"| {model} | {name} | {jit} | {r['ms_per_step']:.0f} | {_fmt(ratio, '.2f')}{'x' if ratio else ''} "
+                f"| {r['first_step_s']:.1f} | {_fmt(r['peak_mib'], '.0f')} | {r['params']:,} |")
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([dict(backend=b, model=m, jit=j, **r)
+                       for (b, m, j), r in results.items()], f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""VGGSNN (SPEC 4.2): the DVS network of TET and TRT (DVS-CIFAR10, N-Caltech101).
+
+Eight conv3x3 -> tdBN -> LIF blocks (64, 128, 256, 256, 512, 512, 512, 512 channels), a
+2x2 average pool after the LIF of blocks 2, 4, 6 and 8, then a per-timestep Linear head.
+Event input (B, T, H, W, 2); output per-timestep logits (B, T, num_classes).
+
+```python
+import keras_trt as kt
+
+model = kt.models.VGGSNN(num_classes=10, input_shape=(10, 48, 48, 2))    # 9,268,746 params
+model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.001, lam=5e-5, decay=0.5))
+
+# a small VGG-style SNN (4 blocks, pools after blocks 2 and 4) for a quick start
+small = kt.models.VGGSNN(num_classes=10, input_shape=(10, 48, 48, 2), widths=(16, 32, 32, 64))
+```
+"""
+
+import keras
+
+from keras_trt import training
+from keras_trt.models import _blocks
+
+__all__ = ["VGGSNN"]
+
+VGGSNN_WIDTHS = (64, 128, 256, 256, 512, 512, 512, 512)
+
+
+def VGGSNN(
+    num_classes=10,
+    input_shape=(10, 48, 48, 2),
+    tau=2.0,
+    v_threshold=1.0,
+    v_reset=0.0,
+    surrogate="triangle",
+    detach_reset=False,
+    time_loop="auto",
+    widths=VGGSNN_WIDTHS,
+    name="vggsnn",
+):
+    """Builds VGGSNN as a functional `keras_trt.SpikingModel`.
+
+    Args:
+        num_classes: number of classes of the Linear head (10 DVS-CIFAR10, 101 N-Caltech101).
+        input_shape: (T, H, W, C) of one sample: T frames of H x W with C (polarity)
+            channels, channels last. H and W must be at least 2**(number of pools) (16
+            for the 8-block network); sizes that do not divide evenly are floored by the
+            pools, as in PyTorch.
+        tau, v_threshold, v_reset, surrogate, detach_reset, time_loop: passed to every
+            `keras_trt.LIF` (defaults: the reference code, SPEC 1.2).
+        widths: output channels of the conv blocks; a 2x2 average pool follows the LIF of
+            every second block (blocks 2, 4, 6, 8 for the default eight). Fewer or
+            narrower blocks give small VGG-style SNNs for tests and quick starts.
+        name: the model name.
+
+    Returns:
+        A `keras_trt.SpikingModel` mapping (B, T, H, W, C) to logits (B, T, num_classes).
+
+    Layer names: `block{i}_conv`, `block{i}_bn`, `block{i}_lif`, `block{i}_pool` (i from
+    1), `flatten`, `classifier`. Note that the flatten order is (H, W, C), not PyTorch's
+    (C, H, W): it only matters when porting the classifier weights.
+    """
+    widths = tuple(int(w) for w in widths)
+    if not widths or any(w < 1 for w in widths):
+        raise ValueError(f"VGGSNN: `widths` must be a non-empty sequence of positive "
+                         f"integers, got {widths!r}.")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"VGGSNN: `num_classes` must be an integer >= 1, got {num_classes!r}.")
+    input_shape = tuple(None if d is None else int(d) for d in input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(
+            "VGGSNN: `input_shape` must be (timesteps, height, width, channels), got "
+            f"{input_shape!r}.")
+    timesteps = input_shape[0]
+    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+        raise ValueError(f"VGGSNN: the number of timesteps (input_shape[0]) must be a known "
+                         f"integer >= 1, got {timesteps!r}.")
+    num_pools = len(widths) // 2
+    minimum = 2 ** num_pools
+    if input_shape[1] is None or input_shape[2] is None:
+        raise ValueError(
+            "VGGSNN: input height and width must be known (the Linear head's size depends "
+            f"on them), got input_shape {input_shape!r}.")
+    _blocks.check_spatial_size("VGGSNN", input_shape[1:], minimum)
+
+    neuron = _blocks.neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset,
+                                   time_loop)
+    inputs = keras.Input(input_shape, name="events")
+    x = inputs
+    for i, width in enumerate(widths, start=1):
+        x = _blocks.time_conv(x, width, 3, strides=1, padding=1, name=f"block{i}_conv")
+        x = _blocks.time_bn(x, name=f"block{i}_bn")
+        x = _blocks.lif(x, neuron, name=f"block{i}_lif")
+        if i % 2 == 0:
+            x = _blocks.time_pool(x, "avg", 2, 2, name=f"block{i}_pool")
+    x = _blocks._td(keras.layers.Flatten(name="flatten"))(x)
+    outputs = _blocks.time_dense(x, num_classes, name="classifier")
+    return training.SpikingModel(inputs, outputs, name=name)
