@@ -25,6 +25,8 @@ x = kt.LIF()(x)                                        # spikes (B, 4, 32, 32, 1
 import keras
 from keras import ops
 
+from keras_trt import backend
+
 __all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TimeAverage"]
 
 
@@ -133,6 +135,13 @@ class TemporalBatchNorm(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x = ops.cast(inputs, "float32")
+        # torch's fused kernel updates the moving variance with the unbiased estimate only
+        kernel = backend.fast_kernel("batch_norm") if self.unbiased_moving_variance else None
+        if kernel is not None:
+            outputs = kernel(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                             training, self.momentum, self.epsilon)
+            if outputs is not None:
+                return ops.cast(outputs, self.compute_dtype)
         axes = tuple(range(len(x.shape) - 1))
         if training:
             mean, variance = ops.moments(x, axes=axes)

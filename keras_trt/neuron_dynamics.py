@@ -23,6 +23,7 @@ np.testing.assert_array_equal(np.asarray(lif_multistep(x)), np.asarray(lif_multi
 import keras
 from keras import ops
 
+from keras_trt import backend
 from keras_trt import surrogates as surrogates_lib
 
 __all__ = ["lif_multistep", "lif_multistep_fused", "TIME_LOOPS"]
@@ -113,6 +114,11 @@ def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
                         detach_reset=False, time_loop="auto"):
     """`lif_multistep` with a hand-written BPTT backward (same arguments, spikes only)."""
     spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
+    kernel = backend.fast_kernel("lif_multistep_fused")
+    if kernel is not None:
+        spikes = kernel(x, tau, v_threshold, v_reset, spike_fn, detach_reset)
+        if spikes is not None:
+            return spikes
     use_scan = _resolve_time_loop(time_loop) == "scan"
 
     @ops.custom_gradient

@@ -31,6 +31,8 @@ import math
 
 from keras import ops
 
+from keras_trt import backend
+
 __all__ = ["temporal_weight_penalty", "penalized_variables", "EXCLUDED_VARIABLE_NAMES"]
 
 # Keras names of the trainable variables the reference's `"bias" not in name` filter
@@ -82,7 +84,12 @@ def temporal_weight_penalty(weights, timesteps, lam, decay, epsilon):
         return total
     offsets = decay_offsets(timesteps, decay)
     scale = lam / timesteps
+    weights = [ops.cast(w, "float32") for w in weights]
+    kernel = backend.fast_kernel("trt_penalty")
+    if kernel is not None:
+        value = kernel(weights, offsets, scale, epsilon)
+        if value is not None:
+            return value
     for w in weights:
-        total = total + _penalty_of_one_weight(ops.cast(w, "float32"), offsets, scale,
-                                               epsilon)
+        total = total + _penalty_of_one_weight(w, offsets, scale, epsilon)
     return total

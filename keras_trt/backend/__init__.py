@@ -12,6 +12,7 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
   list of gradients itself). The transform runs inside the backend's graph where there is
   one (JAX jit), so reducing gradients there (e.g. to squared norms) saves memory.
 - `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
+- `fast_kernel(name)`: a backend's fused LIF or tdBN kernel (torch only), or None.
 
 ```python
 import numpy as np, keras
@@ -29,7 +30,7 @@ import importlib
 
 import keras
 
-__all__ = ["make_gradient_function", "gradients", "backend_module"]
+__all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -42,6 +43,14 @@ def backend_module():
             f"keras_trt.backend: no gradient helpers for the Keras backend {name!r}; "
             f"supported: {sorted(_MODULES)}.")
     return importlib.import_module(f"keras_trt.backend.{_MODULES[name]}")
+
+
+def fast_kernel(name):
+    """The current backend's fused implementation of `name` ("lif_multistep_fused",
+    "batch_norm"), or None where keras.ops is as fast (only torch has them)."""
+    if keras.backend.backend() != "torch":
+        return None
+    return getattr(backend_module(), name, None)
 
 
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):
