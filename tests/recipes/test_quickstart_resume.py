@@ -1,0 +1,85 @@
+"""The quick start (reduced budget) and exact resumption after a simulated crash."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+TINY = ["--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--timesteps", "4",
+        "--widths", "4,8", "--verbose", "0", "--seed", "0",
+        *(["--jit", "off"] if BACKEND == "tensorflow" else [])]
+# All three methods on torch; two elsewhere (each method compiles its own step).
+METHODS = ("sdt", "tet", "trt") if BACKEND == "torch" else ("sdt", "trt")
+
+
+def test_quickstart_reduced_budget(recipe_module, tmp_path, capsys):
+    out = tmp_path / "qs"
+    summary = recipe_module("quickstart").main(
+        [*TINY, "--methods", ",".join(METHODS), "--output-dir", str(out)])
+    printed = capsys.readouterr().out
+    for method in METHODS:
+        assert method.upper() in printed.split("train acc")[-1]
+    assert "gap" in printed
+    for f in ("results.json", "table.txt", "learning_curves.png", "sdt/log.csv",
+              "trt/results.json", "trt/best.keras"):
+        assert (out / f).exists(), f
+    saved = json.loads((out / "results.json").read_text())
+    assert [m["method"] for m in saved["methods"]] == list(METHODS)
+    for row in saved["methods"]:
+        assert row["gap"] == pytest.approx(row["train_accuracy"] - row["test_accuracy"])
+    assert saved == json.loads(json.dumps(summary))
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class Crash(keras.callbacks.Callback):
+    """Raises in the middle of epoch `epoch` (after its first batch), like a killed run."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.crash_epoch = epoch
+        self.epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == self.crash_epoch:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_resume_after_crash_matches_uninterrupted_run(recipe_module, tmp_path):
+    common = recipe_module("_common")
+    recipe = recipe_module("quickstart").RECIPE
+    argv = ["--epochs", "3", "--max-steps", "2", "--batch-size", "16", "--timesteps", "4",
+            "--widths", "4,8", "--verbose", "0", "--seed", "0", "--method", "trt"]
+
+    full = common.train(recipe, common.parse_args(recipe, [*argv, "--output-dir",
+                                                           str(tmp_path / "full")]))
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        common.train(recipe, common.parse_args(recipe, [*argv, "--output-dir", str(crashed)]),
+                     callbacks=[Crash(epoch=2)])
+    assert json.loads((crashed / "backup" / "state.json").read_text())["epoch"] == 2
+    # Without --resume the folder is protected: a one-line error, no traceback.
+    with pytest.raises(SystemExit, match="--resume"):
+        common.train(recipe, common.parse_args(recipe, [*argv, "--output-dir", str(crashed)]))
+    # Resuming with settings that change the trajectory is refused (one line).
+    with pytest.raises(SystemExit, match="different settings.*--epochs 3 -> 4"):
+        common.train(recipe, common.parse_args(
+            recipe, [*argv, "--epochs", "4", "--output-dir", str(crashed), "--resume"]))
+    resumed = common.train(recipe, common.parse_args(
+        recipe, [*argv, "--output-dir", str(crashed), "--resume"]))
+
+    for a, b in zip(full["model_object"].get_weights(), resumed["model_object"].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    opt_a = [keras.ops.convert_to_numpy(v) for v in full["model_object"].optimizer.variables]
+    opt_b = [keras.ops.convert_to_numpy(v) for v in resumed["model_object"].optimizer.variables]
+    for a, b in zip(opt_a, opt_b):
+        np.testing.assert_array_equal(a, b)
+    # The CSV log continues (no duplicated or missing epochs), the best tracking too.
+    assert (crashed / "log.csv").read_text() == (tmp_path / "full" / "log.csv").read_text()
+    assert resumed["best_test_accuracy"] == full["best_test_accuracy"]
+    assert resumed["best_epoch"] == full["best_epoch"] and resumed["resumed"] == 1
+    assert resumed["epochs"] == 3
