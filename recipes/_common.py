@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import importlib.util
 import inspect
 import json
 import math
@@ -544,6 +545,16 @@ def prepare_output_dir(args):
     return state
 
 
+
+def tensorboard_callback(log_dir):
+    """[TensorBoard callback], or [] with a note when the tensorboard package is missing
+    (it comes with the `recipes` extra; the CSV log is always written)."""
+    if importlib.util.find_spec("tensorboard") is None:
+        print("note: tensorboard is not installed, so no TensorBoard logs are written "
+              '(pip install "keras-trt[recipes]"); log.csv has every epoch.')
+        return []
+    return [keras.callbacks.TensorBoard(log_dir, write_graph=False)]
+
 def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(),
           write_results=True):
     """Trains `recipe` as configured by `args`; returns the results dict.
@@ -601,7 +612,7 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
     cbs = [
         keras.callbacks.LearningRateScheduler(cosine_lr(args.lr, args.epochs)),
         keras.callbacks.CSVLogger(log_path, append=True),
-        keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False),
+        *tensorboard_callback(os.path.join(out, "logs")),
         make_training_callbacks(out, run_state, best, epoch_times, run_config(args),
                                 {"resumed": resumed}),
         *callbacks,
