@@ -545,10 +545,11 @@ def prepare_output_dir(args):
     return state
 
 
-
 def tensorboard_callback(log_dir):
     """[TensorBoard callback], or [] with a note when the tensorboard package is missing
     (it comes with the `recipes` extra; the CSV log is always written)."""
+    import keras
+
     if importlib.util.find_spec("tensorboard") is None:
         print("note: tensorboard is not installed, so no TensorBoard logs are written "
               '(pip install "keras-trt[recipes]"); log.csv has every epoch.')
