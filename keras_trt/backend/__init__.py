@@ -12,7 +12,8 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
   list of gradients itself). The transform runs inside the backend's graph where there is
   one (JAX jit), so reducing gradients there (e.g. to squared norms) saves memory.
 - `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
-- `fast_kernel(name)`: a backend's fused LIF or tdBN kernel (torch only), or None.
+- `fast_kernel(name)`: a backend's fused kernel (torch only: the LIF, tdBN, channels-last
+  conv and pooling, the TRT penalty), or None.
 
 ```python
 import numpy as np, keras
@@ -47,7 +48,8 @@ def backend_module():
 
 def fast_kernel(name):
     """The current backend's fused implementation of `name` ("lif_multistep_fused",
-    "batch_norm"), or None where keras.ops is as fast (only torch has them)."""
+    "batch_norm", "conv2d", "pool2d", "trt_penalty"), or None where keras.ops is as fast
+    (only torch has them)."""
     if keras.backend.backend() != "torch":
         return None
     return getattr(backend_module(), name, None)

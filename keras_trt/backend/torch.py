@@ -1,6 +1,11 @@
 """Gradients on the torch backend: autograd on the variables' `.value` parameters."""
 
+import math
+
+import keras
 import torch
+
+from keras_trt import surrogates
 
 
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):
@@ -24,59 +29,135 @@ def make_gradient_function(model, losses_fn, grad_transform=None, training=False
 
 
 # --------------------------------------------------------------------- fast kernels
-# The multi-step LIF and tdBN written directly in torch: the same arithmetic as their
-# keras.ops forms (keras_trt.neuron_dynamics.lif_multistep_fused, TemporalBatchNorm), but
-# without Keras' per-op dispatch and with in-place updates, which measured faster on the
-# torch backend (benchmarks/train_step.py). Tests check they equal the keras.ops forms.
+# The multi-step LIF, tdBN, channels-last convolution and pooling, and the TRT penalty
+# written directly in torch: the same arithmetic as their keras.ops forms
+# (keras_trt.neuron_dynamics.lif_multistep_fused, TemporalBatchNorm, keras_trt.spatial,
+# keras_trt.regularizers), but without Keras' per-op dispatch and layout copies and with
+# in-place updates, which measured faster on the torch backend (benchmarks/train_step.py).
+# Tests check they equal the keras.ops forms.
+
+
+def _is_power_of_two(value):
+    return value > 0 and math.frexp(value)[0] == 0.5
 
 
 class _MultistepLIF(torch.autograd.Function):
+    """The multi-step LIF of `neuron_dynamics.lif_multistep_fused` with in-place updates.
+
+    The forward pass writes each step straight into the output buffers (4 passes over a
+    frame per step instead of 8) and is bit-exact with the keras.ops form: `u / tau` is
+    computed as `u * (1 / tau)` only when tau is a power of two, where both are exact,
+    and the hard reset `(1 - s) v + v_reset s` is a select, equal for s in {0, 1}. The
+    backward pass fuses multiply-adds (`addcmul`), so gradients agree with the keras.ops
+    form to float32 rounding, not bit for bit.
+    """
+
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, derivative, detach_reset):
+    def forward(ctx, x, tau, v_threshold, v_reset, surrogate, detach_reset):
+        steps = x.shape[1]
         u = torch.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
         spikes = torch.empty_like(x)
         membrane = torch.empty_like(x)  # before the reset: all the backward pass needs
-        for t in range(x.shape[1]):
-            v = u / tau + x[:, t]
-            s = (v > v_threshold).to(x.dtype)
-            membrane[:, t] = v
-            spikes[:, t] = s
-            if v_reset is None:
-                u = v - s * v_threshold
-            elif v_reset == 0.0:
-                u = (1.0 - s) * v
+        fired = torch.empty(u.shape, dtype=torch.bool, device=x.device)
+        reset_value = None if v_reset is None else x.new_tensor(v_reset)
+        exact_scale = _is_power_of_two(tau)
+        for t in range(steps):
+            v = membrane[:, t]
+            if exact_scale:
+                torch.add(x[:, t], u, alpha=1.0 / tau, out=v)
             else:
-                u = (1.0 - s) * v + v_reset * s
+                torch.add(u.div_(tau), x[:, t], out=v)
+            torch.gt(v, v_threshold, out=fired)
+            s = spikes[:, t]
+            s.copy_(fired)
+            if t == steps - 1:
+                break
+            if v_reset is None:
+                torch.sub(v, s, alpha=v_threshold, out=u)
+            else:
+                torch.where(fired, reset_value, v, out=u)
         ctx.save_for_backward(spikes, membrane)
-        ctx.params = (tau, v_threshold, v_reset, derivative, detach_reset)
+        ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         spikes, membrane = ctx.saved_tensors
-        tau, v_threshold, v_reset, derivative, detach_reset = ctx.params
+        tau, v_threshold, v_reset, surrogate, detach_reset = ctx.params
         grad_x = torch.empty_like(membrane)
-        du = torch.zeros_like(membrane[:, 0])
+        du = None  # dL/du_t flowing back from t + 1; nothing at the last step
         for t in reversed(range(membrane.shape[1])):
             g, s, v = grad_spikes[:, t], spikes[:, t], membrane[:, t]
-            if v_reset is None:
-                ds = g if detach_reset else g - du * v_threshold
-                dv = du
+            slope = _surrogate_derivative(surrogate, torch.sub(v, v_threshold))
+            dx = grad_x[:, t]
+            if du is None:
+                torch.mul(g, slope, out=dx)
             else:
-                ds = g if detach_reset else g + du * (v_reset - v)
-                dv = du * (1.0 - s)
-            dv = dv + ds * derivative(v - v_threshold)
-            grad_x[:, t] = dv
-            du = dv / tau
+                if detach_reset:
+                    ds = g
+                elif v_reset is None:
+                    ds = torch.sub(g, du, alpha=v_threshold)
+                else:  # g + du (v_reset - v)
+                    ds = torch.addcmul(g, du, v, value=-1.0)
+                    if v_reset != 0.0:
+                        ds.add_(du, alpha=v_reset)
+                dv = du if v_reset is None else du.masked_fill_(s.bool(), 0.0)
+                torch.addcmul(dv, ds, slope, out=dx)
+            du = torch.div(dx, tau)
         return grad_x, None, None, None, None, None
+
+
+def _surrogate_derivative(surrogate, z):
+    """The surrogate's dS/du at z; the default triangle in place on z (z is a temporary)."""
+    if isinstance(surrogate, surrogates.Triangle):
+        gamma = surrogate.gamma
+        z.abs_().neg_().add_(gamma).clamp_(min=0.0)
+        return z if gamma == 1.0 else z.mul_(1.0 / (gamma * gamma))
+    return surrogate.derivative(z)
 
 
 def lif_multistep_fused(x, tau, v_threshold, v_reset, surrogate, detach_reset):
     """Spikes of a multi-step LIF with a hand-written BPTT (see neuron_dynamics)."""
     if x.device.type == "meta":
         return None
-    return _MultistepLIF.apply(x, tau, v_threshold, v_reset, surrogate.derivative,
-                               detach_reset)
+    return _MultistepLIF.apply(x, tau, v_threshold, v_reset, surrogate, detach_reset)
+
+
+def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
+    """A channels-last 2-D convolution without Keras' layout copies, or None.
+
+    Keras' torch backend copies a (B, H, W, C) input to (B, C, H, W) and then back to
+    channels-last memory before calling torch. The permuted view of a contiguous
+    (B, H, W, C) tensor already is channels-last memory, which torch's CPU and GPU
+    convolutions take as it is, and their output permuted back is a contiguous
+    (B, H, W, C) tensor: no copy in either direction. Returns None (use `ops.conv`) for
+    "same" padding that is not symmetric (strides > 1 or an even kernel).
+    """
+    if inputs.device.type == "meta" or inputs.ndim != 4:
+        return None
+    if padding == "same":
+        span = [(k - 1) * d for k, d in zip(kernel.shape[:2], dilation_rate)]
+        if any(s != 1 for s in strides) or any(e % 2 for e in span):
+            return None
+        padding = (span[0] // 2, span[1] // 2)
+    else:
+        padding = 0
+    kernel = keras.ops.convert_to_tensor(kernel)  # a Variable's value (autocast applied)
+    weight = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    out = torch.nn.functional.conv2d(inputs.permute(0, 3, 1, 2), weight, None,
+                                     tuple(strides), padding, tuple(dilation_rate), groups)
+    return out.permute(0, 2, 3, 1)
+
+
+def pool2d(inputs, mode, pool_size, strides, padding):
+    """Channels-last 2-D average or max pooling without layout copies (see conv2d), or
+    None (use keras.ops) for "same" padding."""
+    if inputs.device.type == "meta" or inputs.ndim != 4 or padding != "valid":
+        return None
+    pool = (torch.nn.functional.avg_pool2d if mode == "average"
+            else torch.nn.functional.max_pool2d)
+    out = pool(inputs.permute(0, 3, 1, 2), tuple(pool_size), tuple(strides))
+    return out.permute(0, 2, 3, 1)
 
 
 def batch_norm(x, gamma, beta, moving_mean, moving_variance, training, momentum, epsilon):
@@ -96,26 +177,33 @@ def batch_norm(x, gamma, beta, moving_mean, moving_variance, training, momentum,
 
 
 class _TRTPenalty(torch.autograd.Function):
-    """sum_t lam/T w^2 / (1 + a_t (|w| + eps)) with its closed-form gradient (regularizers)."""
+    """sum_t lam/T w^2 / (1 + a_t (|w| + eps)) with its closed-form gradient (regularizers).
+
+    The gradient `scale (2 w G - w |w| H)` is formed in the forward pass, where G and H
+    are at hand, so only it is kept for the backward pass (instead of G and H); every
+    pass over the weight writes into one of three scratch buffers.
+    """
 
     @staticmethod
     def forward(ctx, w, offsets, scale, epsilon):
         magnitude = w.abs().add_(epsilon)
         g = torch.ones_like(w)
         h = torch.zeros_like(w)
+        r = torch.empty_like(w)
         for a in offsets[1:]:
-            r = torch.reciprocal(magnitude * a + 1.0)
+            torch.mul(magnitude, a, out=r).add_(1.0).reciprocal_()
             g.add_(r)
-            h.add_(r.square_(), alpha=a)
-        ctx.save_for_backward(w, g, h)
-        ctx.scale = scale
-        return (w.square() * g).sum() * scale
+            h.addcmul_(r, r, value=a)
+        wg = torch.mul(w, g, out=r)
+        value = torch.dot(wg.reshape(-1), w.reshape(-1)) * scale
+        h.mul_(torch.abs(w, out=magnitude)).mul_(w)      # w |w| H
+        ctx.save_for_backward(wg.mul_(2.0).sub_(h).mul_(scale))
+        return value
 
     @staticmethod
     def backward(ctx, upstream):
-        w, g, h = ctx.saved_tensors
-        grad = (2.0 * w * g).sub_(w.square() * w.sign() * h).mul_(upstream * ctx.scale)
-        return grad, None, None, None
+        (grad,) = ctx.saved_tensors
+        return grad * upstream, None, None, None
 
 
 def trt_penalty(weights, offsets, scale, epsilon):

@@ -15,6 +15,7 @@ from keras import ops
 
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
+from keras_trt import spatial
 
 __all__ = [
     "conv_kernel_initializer", "dense_kernel_initializer", "dense_bias_initializer",
@@ -67,7 +68,7 @@ def time_conv(x, filters, kernel_size, strides=1, padding=0, name=None):
             conv_padding = "same"
         else:
             x = _td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"))(x)
-    conv = keras.layers.Conv2D(
+    conv = spatial.Conv2D(
         filters, kernel_size, strides=strides, padding=conv_padding, use_bias=False,
         kernel_initializer=conv_kernel_initializer(), name=name)
     return _td(conv)(x)
@@ -86,7 +87,7 @@ def time_pool(x, kind, pool_size, strides, padding=0, name=None):
     """
     if padding:
         x = _td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"))(x)
-    cls = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}[kind]
+    cls = {"avg": spatial.AveragePooling2D, "max": spatial.MaxPooling2D}[kind]
     return _td(cls(pool_size, strides=strides, padding="valid", name=name))(x)
 
 

@@ -1,0 +1,62 @@
+"""Per-frame 2-D convolution and pooling: Keras' own layers, minus the layout copies on
+torch.
+
+On the torch backend, Keras copies every channels-last input to channels-first and back
+before each convolution and pooling. These subclasses hand torch a permuted view instead
+(`keras_trt.backend.torch.conv2d`, `pool2d`), which its kernels read as channels-last
+memory: the same result without two copies per layer and per direction. On TensorFlow and
+JAX, and for configurations the fast path does not cover, they are exactly
+`keras.layers.Conv2D`, `AveragePooling2D` and `MaxPooling2D` (same arguments, weights and
+config). The models of `keras_trt.models` use them inside `keras_trt.TimeDistributed`.
+
+```python
+import keras
+import keras_trt as kt
+
+inputs = keras.Input((10, 48, 48, 2))                      # (T, H, W, C)
+x = kt.TimeDistributed(kt.spatial.Conv2D(64, 3, padding="same", use_bias=False))(inputs)
+x = kt.TimeDistributed(kt.spatial.AveragePooling2D(2))(x)  # (B, 10, 24, 24, 64)
+```
+"""
+
+import keras
+
+from keras_trt import backend
+
+__all__ = ["Conv2D", "AveragePooling2D", "MaxPooling2D"]
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class Conv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with a copy-free channels-last path on torch."""
+
+    def convolution_op(self, inputs, kernel):
+        fast = (backend.fast_kernel("conv2d") if self.data_format == "channels_last"
+                else None)
+        if fast is not None:
+            outputs = fast(inputs, kernel, self.strides, self.padding, self.dilation_rate,
+                           self.groups)
+            if outputs is not None:
+                return outputs
+        return super().convolution_op(inputs, kernel)
+
+
+class _FastPooling2D:
+    def call(self, inputs):
+        fast = (backend.fast_kernel("pool2d") if self.data_format == "channels_last"
+                else None)
+        if fast is not None:
+            outputs = fast(inputs, self.pool_mode, self.pool_size, self.strides, self.padding)
+            if outputs is not None:
+                return outputs
+        return super().call(inputs)
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class AveragePooling2D(_FastPooling2D, keras.layers.AveragePooling2D):
+    """`keras.layers.AveragePooling2D` with a copy-free channels-last path on torch."""
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class MaxPooling2D(_FastPooling2D, keras.layers.MaxPooling2D):
+    """`keras.layers.MaxPooling2D` with a copy-free channels-last path on torch."""
