@@ -44,12 +44,13 @@ def _is_power_of_two(value):
 class _MultistepLIF(torch.autograd.Function):
     """The multi-step LIF of `neuron_dynamics.lif_multistep_fused` with in-place updates.
 
-    The forward pass writes each step straight into the output buffers (4 passes over a
-    frame per step instead of 8) and is bit-exact with the keras.ops form: `u / tau` is
-    computed as `u * (1 / tau)` only when tau is a power of two, where both are exact,
-    and the hard reset `(1 - s) v + v_reset s` is a select, equal for s in {0, 1}. The
-    backward pass fuses multiply-adds (`addcmul`), so gradients agree with the keras.ops
-    form to float32 rounding, not bit for bit.
+    Each step writes straight into the output buffers: the charge into the saved
+    membrane, the comparison into the spikes (as 0/1 floats), and the reset as one fused
+    pass. The forward pass is bit-exact with the keras.ops form: `u / tau` becomes
+    `u * (1 / tau)` only when tau is a power of two (both exact then), and the hard reset
+    to 0, `(1 - s) v`, is computed as `v - v s`, whose products are exact for s in {0, 1}.
+    The backward pass fuses multiply-adds (`addcmul`), so gradients agree with the
+    keras.ops form to float32 rounding, not bit for bit.
     """
 
     @staticmethod
@@ -58,24 +59,23 @@ class _MultistepLIF(torch.autograd.Function):
         u = torch.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
         spikes = torch.empty_like(x)
         membrane = torch.empty_like(x)  # before the reset: all the backward pass needs
-        fired = torch.empty(u.shape, dtype=torch.bool, device=x.device)
-        reset_value = None if v_reset is None else x.new_tensor(v_reset)
         exact_scale = _is_power_of_two(tau)
+        reset_value = None if not v_reset else x.new_tensor(v_reset)
         for t in range(steps):
-            v = membrane[:, t]
+            v, s = membrane[:, t], spikes[:, t]
             if exact_scale:
                 torch.add(x[:, t], u, alpha=1.0 / tau, out=v)
             else:
                 torch.add(u.div_(tau), x[:, t], out=v)
-            torch.gt(v, v_threshold, out=fired)
-            s = spikes[:, t]
-            s.copy_(fired)
+            torch.gt(v, v_threshold, out=s)
             if t == steps - 1:
                 break
             if v_reset is None:
                 torch.sub(v, s, alpha=v_threshold, out=u)
+            elif v_reset == 0.0:
+                torch.addcmul(v, v, s, value=-1.0, out=u)
             else:
-                torch.where(fired, reset_value, v, out=u)
+                torch.where(s.bool(), reset_value, v, out=u)
         ctx.save_for_backward(spikes, membrane)
         ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset)
         return spikes
@@ -101,7 +101,7 @@ class _MultistepLIF(torch.autograd.Function):
                     ds = torch.addcmul(g, du, v, value=-1.0)
                     if v_reset != 0.0:
                         ds.add_(du, alpha=v_reset)
-                dv = du if v_reset is None else du.masked_fill_(s.bool(), 0.0)
+                dv = du if v_reset is None else du.addcmul_(du, s, value=-1.0)  # du (1 - s)
                 torch.addcmul(dv, ds, slope, out=dx)
             du = torch.div(dx, tau)
         return grad_x, None, None, None, None, None
