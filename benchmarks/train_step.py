@@ -16,6 +16,8 @@ Usage (the full sizes: VGGSNN 48x48 T=10, ResNet-19 32x32 T=4):
     python benchmarks/train_step.py                                # all backends, jit on+off
     python benchmarks/train_step.py --backends torch --jit off --batch 16 --steps 20
     python benchmarks/train_step.py --width-divisor 4 --steps 3    # reduced widths (CPU)
+    python benchmarks/train_step.py --backends torch --jit off --loss both   # penalty share
+    python benchmarks/train_step.py --tuned-malloc   # every side with glibc's heap kept
 
 Keras steps run through `model.train_on_batch` (the compiled train function of each
 backend); the baseline is `zero_grad / forward / trt_loss / backward / Adam.step`.
@@ -33,6 +35,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("torch", "tensorflow", "jax")
 MODELS = ("vggsnn", "resnet19")
 REFERENCE = "reference"
+# glibc returns freed blocks above a dynamic threshold (>= 128 KiB) to the OS, so a CPU
+# step's large tensors are mmap'ed, page-faulted and zeroed again at every step; these
+# thresholds keep them in the heap (keras3-notes: ~1.1-1.6x faster torch CPU steps).
+TUNED_MALLOC = ("glibc.malloc.mmap_threshold=4294967296:"
+                "glibc.malloc.trim_threshold=4294967296")
 
 
 # ------------------------------------------------------------------------ memory
@@ -173,14 +180,16 @@ def worker(args):
 
 
 # ------------------------------------------------------------------ orchestration
-def _run_config(args, backend, model, jit):
+def _run_config(args, backend, model, jit, loss):
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend if backend != REFERENCE else "torch"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.tuned_malloc:
+        env["GLIBC_TUNABLES"] = TUNED_MALLOC
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--backend", backend,
-           "--model", model, "--jit", jit]
+           "--model", model, "--jit", jit, "--loss", loss]
     for key in ("batch", "steps", "warmup", "width_divisor", "vgg_size", "vgg_timesteps",
-                "resnet_size", "resnet_timesteps", "num_classes", "loss", "stem"):
+                "resnet_size", "resnet_timesteps", "num_classes", "stem"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     start = time.perf_counter()
     try:
@@ -199,6 +208,35 @@ def _run_config(args, backend, model, jit):
 
 def _fmt(value, spec):
     return "n/a" if value is None else format(value, spec)
+
+
+def _table(results, models, losses):
+    """Markdown rows: ratio to the baseline of the same model and loss; with both losses,
+    the penalty's share of a step (TRT over TET of the same configuration)."""
+    header = ("| model | loss | implementation | jit | ms/step (median) | ratio to baseline | "
+              "penalty share | first step (s) | peak MiB (step) | params |")
+    lines = [header, "|" + "---|" * 10]
+    for model in models:
+        for loss in losses:
+            base = results.get((REFERENCE, model, "off", loss), {}).get("ms_per_step")
+            for (backend, m, jit, l), r in results.items():
+                if (m, l) != (model, loss):
+                    continue
+                name = "PyTorch reference" if backend == REFERENCE else f"keras-trt {backend}"
+                if "error" in r:
+                    lines.append(f"| {model} | {loss} | {name} | {jit} | {r['error']} |"
+                                 + " |" * 5)
+                    continue
+                ratio = None if not base else r["ms_per_step"] / base
+                tet = results.get((backend, m, jit, "tet"), {}).get("ms_per_step")
+                share = (r["ms_per_step"] / tet - 1.0) if loss == "trt" and tet else None
+                lines.append(
+                    f"| {model} | {loss} | {name} | {jit} | {r['ms_per_step']:.0f} "
+                    f"| {_fmt(ratio, '.2f')}{'x' if ratio else ''} "
+                    f"| {'' if share is None else format(share, '+.1%')} "
+                    f"| {r['first_step_s']:.1f} | {_fmt(r['peak_mib'], '.0f')} "
+                    f"| {r['params']:,} |")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -221,9 +259,13 @@ def main(argv=None):
     parser.add_argument("--resnet-size", type=int, default=32)
     parser.add_argument("--resnet-timesteps", type=int, default=4)
     parser.add_argument("--num-classes", type=int, default=10)
-    parser.add_argument("--loss", default="trt", choices=("trt", "tet"))
+    parser.add_argument("--loss", default="trt", choices=("trt", "tet", "both"),
+                        help="both: TET and TRT side by side, for the penalty's share")
     parser.add_argument("--stem", default="once", choices=("once", "repeat"),
                         help="ResNet-19: stem conv+BN once (default) or on T copies")
+    parser.add_argument("--tuned-malloc", action="store_true",
+                        help="run every configuration, the baseline included, with "
+                             "GLIBC_TUNABLES=" + TUNED_MALLOC)
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds per configuration")
     parser.add_argument("--json", help="also write the results to this file")
@@ -236,44 +278,31 @@ def main(argv=None):
 
     models = args.models.split(",")
     jits = ("off", "on") if args.jit == "both" else (args.jit,)
-    configs = [(REFERENCE, m, "off") for m in models]
+    losses = ("tet", "trt") if args.loss == "both" else (args.loss,)
+    configs = [(REFERENCE, m, "off", l) for m in models for l in losses]
     if args.reference_jit:
-        configs += [(REFERENCE, m, "on") for m in models]
-    configs += [(b, m, j) for b in args.backends.split(",") for j in jits for m in models]
+        configs += [(REFERENCE, m, "on", l) for m in models for l in losses]
+    configs += [(b, m, j, l) for b in args.backends.split(",") for j in jits
+                for m in models for l in losses]
 
     print(f"batch {args.batch}, {args.steps} timed steps after 1 + {args.warmup} warm-up, "
           f"width divisor {args.width_divisor}, loss {args.loss}, ResNet-19 stem "
           f"{args.stem}; VGGSNN {args.vgg_size}x{args.vgg_size} T={args.vgg_timesteps}, "
-          f"ResNet-19 {args.resnet_size}x{args.resnet_size} T={args.resnet_timesteps}",
+          f"ResNet-19 {args.resnet_size}x{args.resnet_size} T={args.resnet_timesteps}"
+          + (f"; GLIBC_TUNABLES={TUNED_MALLOC}" if args.tuned_malloc else ""),
           flush=True)
     results = {}
-    for backend, model, jit in configs:
-        result = _run_config(args, backend, model, jit)
-        results[(backend, model, jit)] = result
-        print(f"  done {backend:10s} {model:8s} jit={jit}: "
+    for config in configs:
+        result = _run_config(args, *config)
+        results[config] = result
+        backend, model, jit, loss = config
+        print(f"  done {backend:10s} {model:8s} jit={jit} loss={loss}: "
               + (result.get("error") or f"{result['ms_per_step']:.0f} ms/step"), flush=True)
-
-    header = ("| model | implementation | jit | ms/step (median) | ratio to baseline | "
-              "first step (s) | peak MiB (step) | params |")
-    lines = [header, "|" + "---|" * 8]
-    for model in models:
-        base = results.get((REFERENCE, model, "off"), {}).get("ms_per_step")
-        for (backend, m, jit), r in results.items():
-            if m != model:
-                continue
-            name = "PyTorch reference" if backend == REFERENCE else f"keras-trt {backend}"
-            if "error" in r:
-                lines.append(f"| {model} | {name} | {jit} | {r['error']} | | | | |")
-                continue
-            ratio = None if not base else r["ms_per_step"] / base
-            lines.append(
-                f"| {model} | {name} | {jit} | {r['ms_per_step']:.0f} | {_fmt(ratio, '.2f')}{'x' if ratio else ''} "
-                f"| {r['first_step_s']:.1f} | {_fmt(r['peak_mib'], '.0f')} | {r['params']:,} |")
-    print("\n".join(lines))
+    print(_table(results, models, losses))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([dict(backend=b, model=m, jit=j, **r)
-                       for (b, m, j), r in results.items()], f, indent=1)
+            json.dump([dict(backend=b, model=m, jit=j, loss=l, **r)
+                       for (b, m, j, l), r in results.items()], f, indent=1)
 
 
 if __name__ == "__main__":
