@@ -35,24 +35,12 @@ class SpikingModel(keras.Model):
     - When the compiled loss is a `keras_trt.losses.TRTLoss`, the training step adds
       `(1/T) sum_t R_t` over `penalized_variables()` (kernels and BatchNorm gammas).
     - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default.
-    - `compile(jit_compile="auto")` compiles with XLA on TensorFlow too, also on CPU,
-      where Keras' "auto" leaves it off: the XLA step measured 2-4x faster there
-      (docs/performance.md). JAX jits and torch runs eagerly, as Keras' "auto" does.
     """
 
-    def compile(self, *args, metrics=None, jit_compile="auto", run_eagerly=False,
-                **kwargs):
+    def compile(self, *args, metrics=None, **kwargs):
         if metrics is None:
             metrics = [metrics_lib.TemporalAccuracy()]
-        if jit_compile == "auto" and not run_eagerly and self._xla_on_tensorflow():
-            jit_compile = True
-        super().compile(*args, metrics=metrics, jit_compile=jit_compile,
-                        run_eagerly=run_eagerly, **kwargs)
-
-    def _xla_on_tensorflow(self):
-        if keras.backend.backend() != "tensorflow":
-            return False
-        return all(getattr(layer, "supports_jit", True) for layer in self._flatten_layers())
+        super().compile(*args, metrics=metrics, **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips compile_from_config for models that override compile(); ours only

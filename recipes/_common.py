@@ -249,9 +249,12 @@ def has_gpu():
 
 
 def resolve_jit(jit):
-    """--jit -> compile(jit_compile=...); "auto" leaves the choice to SpikingModel.compile
-    (XLA on TensorFlow, also on CPU, and JAX; eager torch)."""
-    return {"on": True, "off": False}.get(jit, "auto")
+    """--jit -> compile(jit_compile=...): XLA on TF (needs True, not "auto") and JAX."""
+    if jit == "on":
+        return True
+    if jit == "off":
+        return False
+    return backend_name() in ("tensorflow", "jax")
 
 
 def resolve_policy(mixed_precision):
@@ -640,7 +643,7 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
                             "method_hyperparameters": method_hyperparameters(args),
                             "optimizer": "Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-8)",
                             "schedule": "cosine annealing to 0, stepped per epoch",
-                            "jit_compile": bool(model.jit_compile),
+                            "jit_compile": resolve_jit(args.jit),
                             "dtype_policy": resolve_policy(args.mixed_precision)},
         "epochs": state["epoch"],
         "epochs_planned": args.epochs,

@@ -132,18 +132,6 @@ def test_other_losses_add_no_penalty():
     assert "accuracy" in model.evaluate(x, y, verbose=0, return_dict=True)
 
 
-def test_auto_jit_compile_is_the_fast_path_of_each_backend():
-    """XLA on TensorFlow (Keras' own "auto" leaves it off on CPU) and JAX; eager torch."""
-    expected = {"tensorflow": True, "jax": True, "torch": False}[keras.backend.backend()]
-    model = tiny_model()
-    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss())
-    assert model.jit_compile is expected
-    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss(), jit_compile=False)
-    assert model.jit_compile is False
-    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss(), run_eagerly=True)
-    assert model.jit_compile is False and model.run_eagerly
-
-
 def test_same_seed_gives_identical_losses():
     x, y = data(16)
     histories = []
