@@ -58,15 +58,19 @@ class _MultistepLIF(torch.autograd.Function):
         steps = x.shape[1]
         u = torch.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
         spikes = torch.empty_like(x)
-        membrane = torch.empty_like(x)  # before the reset: all the backward pass needs
+        # The pre-reset membrane per step, kept for the backward pass as T frame-sized
+        # tensors rather than one (B, T, ...) buffer: the allocator recycles frame-sized
+        # blocks from step to step, where a buffer that large is mapped and zeroed anew.
+        membrane = []
         exact_scale = _is_power_of_two(tau)
         reset_value = None if not v_reset else x.new_tensor(v_reset)
         for t in range(steps):
-            v, s = membrane[:, t], spikes[:, t]
+            s = spikes[:, t]
             if exact_scale:
-                torch.add(x[:, t], u, alpha=1.0 / tau, out=v)
+                v = torch.add(x[:, t], u, alpha=1.0 / tau)
             else:
-                torch.add(u.div_(tau), x[:, t], out=v)
+                v = torch.add(u.div_(tau), x[:, t])
+            membrane.append(v)
             torch.gt(v, v_threshold, out=s)
             if t == steps - 1:
                 break
@@ -76,18 +80,18 @@ class _MultistepLIF(torch.autograd.Function):
                 torch.addcmul(v, v, s, value=-1.0, out=u)
             else:
                 torch.where(s.bool(), reset_value, v, out=u)
-        ctx.save_for_backward(spikes, membrane)
+        ctx.save_for_backward(spikes, *membrane)
         ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        spikes, membrane = ctx.saved_tensors
+        spikes, *membrane = ctx.saved_tensors
         tau, v_threshold, v_reset, surrogate, detach_reset = ctx.params
-        grad_x = torch.empty_like(membrane)
+        grad_x = torch.empty_like(spikes)
         du = None  # dL/du_t flowing back from t + 1; nothing at the last step
-        for t in reversed(range(membrane.shape[1])):
-            g, s, v = grad_spikes[:, t], spikes[:, t], membrane[:, t]
+        for t in reversed(range(len(membrane))):
+            g, s, v = grad_spikes[:, t], spikes[:, t], membrane[t]
             slope = _surrogate_derivative(surrogate, torch.sub(v, v_threshold))
             dx = grad_x[:, t]
             if du is None:
