@@ -83,7 +83,8 @@ class TRTHyperModel(keras_tuner.HyperModel):
         epsilon: TRT's epsilon (fixed, 1e-5 as the paper).
         cosine_schedule: anneal the learning rate to 0 over `fit`'s `epochs`, stepped per
             epoch (the paper's schedule; for Hyperband, over the bracket's final epoch).
-        jit_compile: passed to `compile` ("auto": XLA on TensorFlow and JAX, eager torch).
+        jit_compile: passed to `compile` ("auto": Keras' choice, jit on JAX, XLA on
+            TensorFlow with a GPU, eager torch).
         seed: `keras.utils.set_random_seed(seed)` before each model is built, so trials
             differ only by their hyperparameters.
     """
@@ -102,11 +103,6 @@ class TRTHyperModel(keras_tuner.HyperModel):
         self.cosine_schedule = bool(cosine_schedule)
         self.jit_compile = jit_compile
         self.seed = seed
-
-    def _jit(self):
-        if self.jit_compile == "auto":
-            return keras.backend.backend() in ("tensorflow", "jax")
-        return self.jit_compile
 
     def _call_builder(self, hp):
         import inspect
@@ -131,7 +127,7 @@ class TRTHyperModel(keras_tuner.HyperModel):
             loss=losses_lib.TRTLoss(eta=values["eta"], lam=values["lam"],
                                     decay=values["decay"], epsilon=self.epsilon),
             metrics=[metrics_lib.TemporalAccuracy(), metrics_lib.TemporalCrossEntropy()],
-            jit_compile=self._jit(),
+            jit_compile=self.jit_compile,
         )
         return model
 
