@@ -93,6 +93,13 @@ def _time_steps(step_fn, args):
     }
 
 
+def _reference_device(args):
+    import torch
+    if args.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return args.device
+
+
 def _worker_reference(args):
     import numpy as np
     import torch
@@ -100,37 +107,50 @@ def _worker_reference(args):
     sys.path.insert(0, ROOT)
     from benchmarks import torch_reference as ref
 
+    device = _reference_device(args)
     torch.manual_seed(0)
     model, T = ref.build(args.model, num_classes=args.num_classes,
                          timesteps=_shapes(args)[1],
                          size=args.vgg_size if args.model == "vggsnn" else None,
                          width_divisor=args.width_divisor)
-    shape, _ = _shapes(args)
+    model = model.to(device)
     rng = np.random.default_rng(0)
     if args.model == "vggsnn":                          # (B, T, C, H, W), channels first
         x = rng.random((args.batch, T, 2, args.vgg_size, args.vgg_size), dtype="float32")
     else:
         x = rng.normal(size=(args.batch, 3, args.resnet_size, args.resnet_size)).astype(
             "float32")
-    x = torch.from_numpy(x)
-    y = torch.from_numpy(rng.integers(0, args.num_classes, args.batch))
+    x = torch.from_numpy(x).to(device)
+    y = torch.from_numpy(rng.integers(0, args.num_classes, args.batch)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     forward = torch.compile(model) if args.jit == "on" else model
+    # The reference's AMP (SPEC 10.13): autocast around forward and loss, a GradScaler.
+    amp_dtype = {"mixed_float16": torch.float16,
+                 "mixed_bfloat16": torch.bfloat16}.get(args.mixed_precision)
+    scaler = torch.amp.GradScaler(device, enabled=amp_dtype == torch.float16)
 
     def step():
         optimizer.zero_grad()
-        outputs = forward(x)
-        if args.loss == "trt":
-            loss = ref.trt_loss(model, outputs, y, T, eta=0.05, lam=1e-5, decay=0.25)
-        else:
-            loss = ref.tet_loss(outputs, y)
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(device, dtype=amp_dtype or torch.bfloat16,
+                            enabled=amp_dtype is not None):
+            outputs = forward(x)
+            if args.loss == "trt":
+                loss = ref.trt_loss(model, outputs, y, T, eta=0.05, lam=1e-5, decay=0.25)
+            else:
+                loss = ref.tet_loss(outputs, y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         return float(loss)
 
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     result = _time_steps(step, args)
     result["params"] = sum(p.numel() for p in model.parameters())
+    result["device"] = device
+    if device == "cuda":
+        result["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 
@@ -141,6 +161,7 @@ def _worker_keras(args):
     import keras_trt as kt
 
     keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy(args.mixed_precision)
     shape, T = _shapes(args)
     d = args.width_divisor
     if args.model == "vggsnn":
@@ -168,7 +189,30 @@ def _worker_keras(args):
 
     result = _time_steps(step, args)
     result["params"] = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    result.update(_accelerator_memory())
     return result
+
+
+def _accelerator_memory():
+    """{"device", and on a GPU "peak_mib": the framework's peak device memory}."""
+    import keras
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+        if torch.cuda.is_available():
+            return {"device": "cuda", "peak_mib": torch.cuda.max_memory_allocated() / 2**20}
+    elif backend == "jax":
+        import jax
+        device = jax.devices()[0]
+        if device.platform == "gpu":
+            stats = device.memory_stats() or {}
+            return {"device": "gpu", "peak_mib": stats.get("peak_bytes_in_use", 0) / 2**20}
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        if tf.config.list_physical_devices("GPU"):
+            info = tf.config.experimental.get_memory_info("GPU:0")
+            return {"device": "gpu", "peak_mib": info["peak"] / 2**20}
+    return {"device": "cpu"}
 
 
 def worker(args):
@@ -189,7 +233,8 @@ def _run_config(args, backend, model, jit, loss):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--backend", backend,
            "--model", model, "--jit", jit, "--loss", loss]
     for key in ("batch", "steps", "warmup", "width_divisor", "vgg_size", "vgg_timesteps",
-                "resnet_size", "resnet_timesteps", "num_classes", "stem"):
+                "resnet_size", "resnet_timesteps", "num_classes", "stem", "mixed_precision",
+                "device"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     start = time.perf_counter()
     try:
@@ -223,6 +268,8 @@ def _table(results, models, losses):
                 if (m, l) != (model, loss):
                     continue
                 name = "PyTorch reference" if backend == REFERENCE else f"keras-trt {backend}"
+                if r.get("device", "cpu") != "cpu":
+                    name += f" ({r['device']}, peak MiB = device memory)"
                 if "error" in r:
                     lines.append(f"| {model} | {loss} | {name} | {jit} | {r['error']} |"
                                  + " |" * 5)
@@ -263,6 +310,13 @@ def main(argv=None):
                         help="both: TET and TRT side by side, for the penalty's share")
     parser.add_argument("--stem", default="once", choices=("once", "repeat"),
                         help="ResNet-19: stem conv+BN once (default) or on T copies")
+    parser.add_argument("--mixed-precision", default="float32",
+                        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                        help="Keras dtype policy; the baseline runs under torch.autocast "
+                             "with the same dtype (and a GradScaler for float16)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="the baseline's device (auto: cuda when available); Keras "
+                             "places its tensors by itself")
     parser.add_argument("--tuned-malloc", action="store_true",
                         help="run every configuration, the baseline included, with "
                              "GLIBC_TUNABLES=" + TUNED_MALLOC)
@@ -289,7 +343,8 @@ def main(argv=None):
           f"width divisor {args.width_divisor}, loss {args.loss}, ResNet-19 stem "
           f"{args.stem}; VGGSNN {args.vgg_size}x{args.vgg_size} T={args.vgg_timesteps}, "
           f"ResNet-19 {args.resnet_size}x{args.resnet_size} T={args.resnet_timesteps}"
-          + (f"; GLIBC_TUNABLES={TUNED_MALLOC}" if args.tuned_malloc else ""),
+          + (f"; GLIBC_TUNABLES={TUNED_MALLOC}" if args.tuned_malloc else "")
+          + (f"; {args.mixed_precision}" if args.mixed_precision != "float32" else ""),
           flush=True)
     results = {}
     for config in configs:
