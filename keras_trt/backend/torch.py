@@ -185,7 +185,7 @@ class _TRTPenalty(torch.autograd.Function):
 
     The gradient `scale (2 w G - w |w| H)` is formed in the forward pass, where G and H
     are at hand, so only it is kept for the backward pass (instead of G and H); every
-    pass over the weight writes into one of three scratch buffers.
+    pass over the weight writes into one of four scratch buffers (|w|, G, H and r).
     """
 
     @staticmethod
