@@ -179,6 +179,7 @@ class RepeatTime(keras.layers.Layer):
     """Repeats a static input T times on a new axis 1: (B, ...) -> (B, T, ...).
 
     ```python
+    import keras
     import keras_trt as kt
     frames = kt.RepeatTime(6)(keras.ops.zeros((2, 32, 32, 3)))   # (2, 6, 32, 32, 3)
     ```
@@ -208,6 +209,7 @@ class TimeAverage(keras.layers.Layer):
     """Mean over the time axis: (B, T, ...) -> (B, ...).
 
     ```python
+    import keras
     import keras_trt as kt
     logits = kt.TimeAverage()(keras.ops.ones((2, 10, 5)))        # (2, 5)
     ```

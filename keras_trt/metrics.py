@@ -3,8 +3,12 @@
 Example:
 
 ```python
+import keras
 import keras_trt as kt
 
+inputs = keras.Input((4, 8))                                   # (T, features)
+h = kt.LIF()(kt.TimeDistributed(keras.layers.Dense(16))(inputs))
+model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(3))(h))
 model.compile(optimizer="adam", loss=kt.losses.TRTLoss(),
               metrics=[kt.metrics.TemporalAccuracy(), kt.metrics.TemporalCrossEntropy()])
 ```

@@ -68,6 +68,7 @@ def lif_multistep(
         spikes (same shape as x), or (spikes, membrane) when `return_membrane`.
     """
     spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
+    x = ops.convert_to_tensor(x)
 
     def step(u, x_t):
         u = u / tau + x_t
@@ -114,6 +115,7 @@ def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
                         detach_reset=False, time_loop="auto"):
     """`lif_multistep` with a hand-written BPTT backward (same arguments, spikes only)."""
     spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
+    x = ops.convert_to_tensor(x)  # NumPy input too: the torch kernel needs a tensor
     kernel = backend.fast_kernel("lif_multistep_fused")
     if kernel is not None:
         spikes = kernel(x, tau, v_threshold, v_reset, spike_fn, detach_reset)

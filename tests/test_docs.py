@@ -1,6 +1,7 @@
 """Every code block in README.md and docs/*.md runs (on the current backend).
 
-- ```python blocks of one file run in order in one namespace, in a temporary folder.
+- ```python blocks of one file run in order in one namespace, in a temporary folder; a
+  `print(...)  # (2, 5)` line must print what its comment states (tests/doc_examples.py).
 - ```bash blocks: `pip install ...` lines are checked, not run (the extras they name must
   exist in pyproject.toml and the command after `&&` must name a file in the repo); other
   lines run in a subprocess from the repository root.
@@ -16,6 +17,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.doc_examples import run_example
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -37,10 +40,7 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
     namespace = {"__name__": "__docs__"}
     for i, code in enumerate(blocks(path, "python")):
-        try:
-            exec(compile(code, f"{path.name}[python block {i}]", "exec"), namespace)
-        except Exception as error:  # pragma: no cover - the message is the point
-            raise AssertionError(f"{path.name}, python block {i} failed: {error!r}\n{code}")
+        run_example(code, namespace, f"{path.name}[python block {i}]")
 
 
 EXTRAS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
