@@ -32,24 +32,63 @@ def lif_forward(x, tau=2.0, v_th=1.0, v_reset=0.0):
     return np.stack(spikes, 1), np.stack(after, 1), np.stack(before, 1)
 
 
-def lif_backward(x, upstream, tau=2.0, v_th=1.0, v_reset=0.0, surrogate_grad=triangle_grad):
-    """Hand-written BPTT of SPEC 1.1 + 1.3 (reset path through the spike included):
-    dL/dx for dL/ds = upstream."""
+def lif_backward(x, upstream, tau=2.0, v_th=1.0, v_reset=0.0, surrogate_grad=triangle_grad,
+                 detach_reset=False):
+    """Hand-written BPTT of SPEC 1.1 + 1.3: dL/dx for dL/ds = upstream.
+
+    The chain rule, step t (v_t the membrane before the reset, u_t after it):
+
+        v_t = u_{t-1} / tau + x_t
+        s_t = H(v_t - v_th),             ds_t/dv_t := surrogate_grad(v_t - v_th)
+        u_t = R(v_t, s_t) = (1 - s_t) v_t + v_reset s_t     (hard reset)
+                          = v_t - v_th s_t                   (soft reset, v_reset None)
+
+    so with dL/du_t (from step t + 1, zero after the last step) and g_t = dL/ds_t
+    (the upstream gradient of the spike output):
+
+        dL/ds_t = g_t + dR/ds_t dL/du_t,   dR/ds_t = v_reset - v_t  or  -v_th
+        dL/dv_t = dR/dv_t dL/du_t + dL/ds_t ds_t/dv_t,
+                                          dR/dv_t = 1 - s_t (hard)  or  1 (soft)
+        dL/dx_t = dL/dv_t,   dL/du_{t-1} = dL/dv_t / tau
+
+    `detach_reset=True` treats the s_t inside R as a constant: the reset still multiplies
+    the membrane path by dR/dv_t = 1 - s_t, but the term dR/ds_t dL/du_t is gone, so
+    dL/ds_t = g_t.
+    """
     spikes, _, before = lif_forward(x, tau, v_th, v_reset)
     grad_x = np.zeros_like(x, dtype=np.float64)
     du = np.zeros_like(x[:, 0], dtype=np.float64)  # dL/du_t flowing in from t + 1
     for t in reversed(range(x.shape[1])):
         v, s = before[:, t].astype(np.float64), spikes[:, t]
         if v_reset is None:
-            ds = upstream[:, t] + du * (-v_th)
-            dv = du * 1.0
+            dr_ds, dr_dv = -v_th, 1.0
         else:
-            ds = upstream[:, t] + du * (v_reset - v)
-            dv = du * (1.0 - s)
-        dv = dv + ds * surrogate_grad(v - v_th)
+            dr_ds, dr_dv = v_reset - v, 1.0 - s
+        ds = upstream[:, t] + (0.0 if detach_reset else dr_ds * du)
+        dv = dr_dv * du + ds * surrogate_grad(v - v_th)
         grad_x[:, t] = dv
         du = dv / tau
     return grad_x
+
+
+def lif_straight_through(x, x_at, tau=2.0, v_th=1.0, v_reset=0.0, smooth_spike=None,
+                         detach_reset=False):
+    """A forward whose exact derivative at `x = x_at` is the surrogate BPTT: the spikes are
+    frozen at their values for `x_at` plus `smooth_spike(v - v_th)` minus its value at
+    `x_at` (the straight-through form of a surrogate whose derivative is
+    `smooth_spike'`). With `detach_reset` the reset uses the frozen spikes only. Finite
+    differences of this function check `lif_backward` without its chain rule."""
+    frozen_v = lif_forward(x_at, tau, v_th, v_reset)[2].astype(np.float64)
+    u = np.full_like(x[:, 0], 0.0 if v_reset is None else v_reset, dtype=np.float64)
+    spikes = []
+    for t in range(x.shape[1]):
+        v = u / tau + x[:, t]
+        frozen = (frozen_v[:, t] - v_th > 0).astype(np.float64)
+        s = frozen + smooth_spike(v - v_th) - smooth_spike(frozen_v[:, t] - v_th)
+        s_reset = frozen if detach_reset else s
+        u = v - s_reset * v_th if v_reset is None else (1 - s_reset) * v + v_reset * s_reset
+        spikes.append(s)
+    return np.stack(spikes, 1)
 
 
 def log_softmax(z):
