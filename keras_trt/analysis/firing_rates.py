@@ -146,7 +146,8 @@ def _probe(model, lifs, x):
             "are never called), so their spikes cannot be read. Call every LIF layer "
             "directly in the outer model.")
     ordered = [layer for layer in graph_layers if isinstance(layer, neurons.LIF)]
-    shared = [layer.name for layer in ordered if _calls_in_graph(graph).get(layer.name, 1) > 1]
+    calls = _calls_in_graph(graph)
+    shared = [layer.name for layer in ordered if calls.get(layer.name, 1) > 1]
     if shared:
         raise TypeError(
             f"firing_rates: the LIF layers {shared} are called more than once in "
