@@ -35,8 +35,15 @@ x = np.random.default_rng(0).normal(1, 1, (32, 4, 8)).astype("float32")
 rates = firing_rates(model, (x, np.zeros(32, "int32")))   # {'lif1': 0.3...}
 sops = synaptic_operations(model, rates)                  # {'per_layer': {...}, 'total': ...}
 ```
+
+A functional (or Sequential) model is read through a probe model,
+`keras.Model(model.inputs, [lif.output for lif in LIF layers])`; a subclassed model is
+first traced into that form by calling its `call` on a `keras.Input` shaped like the first
+batch (the functional API over the same layers), so its LIF layers must be called as
+layers in `call`, on a path Keras can trace symbolically. Only public Keras API is used.
 """
 
+import inspect
 import math
 import weakref
 
@@ -50,25 +57,111 @@ from keras_trt.analysis._data import iterate_batches, num_batches
 __all__ = ["firing_rates", "synaptic_operations", "lif_layers"]
 
 
+def _sublayers(layer):
+    """The layers directly inside `layer`, from public attributes only: a model's
+    `layers`; for any other layer, the layers (or lists of layers) among its attributes
+    (where Keras keeps the sublayers it tracks), so that LIF layers hidden in custom
+    layers are found and reported rather than silently skipped."""
+    if isinstance(layer, keras.Model):
+        return list(layer.layers)
+    found = []
+    for value in vars(layer).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        found.extend(item for item in items if isinstance(item, keras.layers.Layer))
+    return found
+
+
 def lif_layers(model):
     """The LIF layers of `model` (recursively), in the model's layer order."""
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, neurons.LIF)]
+    found, seen = [], set()
+
+    def visit(layer):
+        for sub in _sublayers(layer):
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            if isinstance(sub, neurons.LIF):
+                found.append(sub)
+            else:
+                visit(sub)
+
+    visit(model)
+    return found
+
+
+def _model_inputs(model):
+    """`model.inputs` of a functional or Sequential model, None for a subclassed one."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    return inputs or None
+
+
+def _trace(model, x):
+    """A subclassed model's functional view: `model.call` applied to a `keras.Input`
+    shaped like the batch `x`, so that its layers record their symbolic inputs and
+    outputs. Returns (inputs, the traced functional model)."""
+    inputs = keras.Input(shape=x.shape[1:], dtype=str(x.dtype))
+    parameters = inspect.signature(model.call).parameters
+    accepts_training = "training" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    try:
+        outputs = model.call(inputs, training=False) if accepts_training \
+            else model.call(inputs)
+        traced = keras.Model(inputs, outputs)
+    except Exception as error:
+        raise TypeError(
+            f"firing_rates: could not trace the subclassed model '{model.name}' "
+            f"symbolically (its `call` on a keras.Input of shape {inputs.shape}): "
+            f"{type(error).__name__}: {error}. Pass a functional model instead "
+            "(built with keras.Input and keras.Model(inputs, outputs)).") from error
+    return inputs, traced
 
 
 # model -> its probe model (the LIF spike counts as outputs), so that repeated calls reuse
-# the compiled predict function. Weak keys: the probe dies with the model.
+# the compiled predict function (and a subclassed model is traced once). Weak keys: the
+# probe dies with the model.
 _PROBES = weakref.WeakKeyDictionary()
 
 
-def _probe(model, lifs):
-    probe = _PROBES.get(model)
-    if probe is None or probe[0] != [id(layer) for layer in lifs]:
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        outputs = [_reduce_spikes(layer.output) for layer in lifs]
-        probe = ([id(layer) for layer in lifs], keras.Model(inputs, outputs))
-        _PROBES[model] = probe
-    return probe[1]
+def _probe(model, lifs, x):
+    """(probe model, LIF layers in execution order) for `model`."""
+    cached = _PROBES.get(model)
+    if cached is not None and cached[0] == [id(layer) for layer in lifs]:
+        return cached[1], cached[2]
+    inputs = _model_inputs(model)
+    if inputs is not None:
+        graph = model
+        inputs = inputs[0] if len(inputs) == 1 else inputs
+    else:
+        inputs, graph = _trace(model, x)
+    graph_layers = list(graph.layers)  # a functional model's layers: execution order
+    on_graph = {id(layer) for layer in graph_layers}
+    hidden = [layer.name for layer in lifs if id(layer) not in on_graph]
+    if hidden:
+        raise TypeError(
+            f"firing_rates: the LIF layers {hidden} of '{model.name}' are not layers of "
+            "its functional graph (they sit inside a nested model or a custom layer, or "
+            "are never called), so their spikes cannot be read. Call every LIF layer "
+            "directly in the outer model.")
+    ordered = [layer for layer in graph_layers if isinstance(layer, neurons.LIF)]
+    calls = _calls_in_graph(graph)
+    shared = [layer.name for layer in ordered if calls.get(layer.name, 1) > 1]
+    if shared:
+        raise TypeError(
+            f"firing_rates: the LIF layers {shared} are called more than once in "
+            f"'{model.name}': give each call its own LIF layer, so that each has one rate.")
+    try:
+        # `layer.output` is the layer's first call: the one in this graph unless the
+        # layer was called before in another graph (then Keras reports it disconnected).
+        probe = keras.Model(inputs, [_reduce_spikes(layer.output) for layer in ordered])
+    except ValueError as error:
+        raise TypeError(
+            f"firing_rates: the LIF layers of '{model.name}' must be called once, in this "
+            f"model (the first call of each is read): {error}") from error
+    _PROBES[model] = ([id(layer) for layer in lifs], probe, ordered)
+    return probe, ordered
 
 
 def _pad_to(x, size):
@@ -85,44 +178,13 @@ def _reduce_spikes(spikes):
     return ops.sum(spikes, axis=axes) if axes else spikes
 
 
-def _is_flat_functional(model, lifs):
-    direct = {id(layer) for layer in getattr(model, "layers", [])}
-    return (getattr(model, "_is_graph_network", False) or hasattr(model, "_nodes_by_depth")) \
-        and all(id(layer) in direct and len(layer._inbound_nodes) == 1 for layer in lifs)
-
-
-class _Recorder:
-    """Records LIF outputs of eager calls by wrapping the layers' `call` (subclassed models)."""
-
-    def __init__(self, lifs):
-        self.lifs = lifs
-        self.records = []
-
-    def __enter__(self):
-        for layer in self.lifs:
-            original = layer.call
-
-            def call(*args, _layer=layer, _original=original, **kwargs):
-                out = _original(*args, **kwargs)
-                self.records.append((_layer.name, keras.ops.convert_to_numpy(
-                    _reduce_spikes(out))))
-                return out
-
-            object.__setattr__(layer, "call", call)
-        return self
-
-    def __exit__(self, *exc):
-        for layer in self.lifs:
-            if "call" in layer.__dict__:
-                object.__delattr__(layer, "call")
-
-
 def firing_rates(model, data, steps=None, per_timestep=False, batch_size=32, verbose=0):
     """Average firing rate of every LIF layer of `model` on `data`, in execution order.
 
     Args:
-        model: a keras model with `keras_trt.LIF` layers (functional, or subclassed: then
-            the layers' calls are recorded during an eager forward pass).
+        model: a keras model with `keras_trt.LIF` layers: functional, Sequential, or
+            subclassed (traced once through its `call` on a `keras.Input` shaped like the
+            first batch; every LIF layer must be called directly in `call`).
         data: anything `model.evaluate` accepts: an `(x, y)` tuple of arrays, a
             `tf.data.Dataset`, a `keras.utils.PyDataset`, or an iterable of batches.
         steps: number of batches to use (None: all).
@@ -133,90 +195,38 @@ def firing_rates(model, data, steps=None, per_timestep=False, batch_size=32, ver
     Returns:
         `{layer name: rate}`, rate = mean of the spikes over batch, time and neurons (a
         float in [0, 1]), or a (T,) numpy array per layer with `per_timestep=True`.
+
+    Raises:
+        ValueError: the model has no LIF layer, or `data` yields no batch.
+        TypeError: a LIF layer cannot be read from the model's functional graph (inside
+            a nested model or custom layer, called more than once or in another model),
+            or a subclassed model cannot be traced symbolically.
     """
     lifs = lif_layers(model)
     if not lifs:
         raise ValueError(f"firing_rates: model '{model.name}' has no keras_trt.LIF layers.")
     total = num_batches(data, batch_size) if steps is None else steps
     bar = keras.utils.Progbar(total, unit_name="batch") if verbose else None
-    sums, neurons_per_layer, samples = {}, {}, 0
-    order = []
-
-    if _is_flat_functional(model, lifs):
-        probe = _probe(model, lifs)
-        first = []
-        for layer in lifs:
-            neurons_per_layer[layer.name] = math.prod(layer.output.shape[2:])
-        order = [layer.name for layer in lifs]
-
-        def run(x):
-            n = len(x)
-            if not first:
-                first.append(n)
-            outs = probe.predict_on_batch(_pad_to(x, first[0]))
-            outs = outs if isinstance(outs, (list, tuple)) else [outs]
-            return [(name, np.asarray(o)[:n]) for name, o in zip(order, outs)]
-    else:
-        recorder = _Recorder(lifs)
-
-        def run(x):
-            recorder.records = []
-            with recorder:
-                model(x, training=False)
-            return recorder.records
-
+    sums, samples, first_batch_size = None, 0, None
+    probe = ordered = None
     for i, (x, _) in enumerate(iterate_batches(data, steps=steps, batch_size=batch_size)):
-        records = run(x)
-        for name, counts in records:
-            counts = np.asarray(counts, dtype=np.float64)
-            if name not in sums:
-                sums[name] = np.zeros(counts.shape[1])
-                if name not in order:
-                    order.append(name)
-            sums[name] += counts.sum(axis=0)
+        if probe is None:
+            probe, ordered = _probe(model, lifs, x)
+            first_batch_size = len(x)
+        outs = probe.predict_on_batch(_pad_to(x, first_batch_size))
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        counts = [np.asarray(o, dtype=np.float64)[:len(x)].sum(axis=0) for o in outs]
+        sums = counts if sums is None else [s + c for s, c in zip(sums, counts)]
         samples += len(x)
         if bar is not None:
             bar.update(i + 1)
     if samples == 0:
         raise ValueError("firing_rates: `data` yielded no batches.")
-    if not neurons_per_layer:
-        # Subclassed path: neuron counts from the layers' last output shapes.
-        for layer in lifs:
-            shape = _last_output_shape(layer, model, x)
-            neurons_per_layer[layer.name] = math.prod(shape[2:])
     rates = {}
-    for name in order:
-        per_t = sums[name] / (samples * neurons_per_layer[name])
-        rates[name] = per_t if per_timestep else float(per_t.mean())
+    for layer, spike_sums in zip(ordered, sums):
+        per_t = spike_sums / (samples * math.prod(layer.output.shape[2:]))
+        rates[layer.name] = per_t if per_timestep else float(per_t.mean())
     return rates
-
-
-def _last_output_shape(layer, model, x):
-    try:
-        return tuple(layer.output.shape)
-    except (AttributeError, ValueError):
-        shapes = {}
-        with _ShapeRecorder([layer], shapes):
-            model(x[:1], training=False)
-        return shapes[layer.name]
-
-
-class _ShapeRecorder(_Recorder):
-    def __init__(self, lifs, shapes):
-        super().__init__(lifs)
-        self.shapes = shapes
-
-    def __enter__(self):
-        for layer in self.lifs:
-            original = layer.call
-
-            def call(*args, _layer=layer, _original=original, **kwargs):
-                out = _original(*args, **kwargs)
-                self.shapes[_layer.name] = tuple(out.shape)
-                return out
-
-            object.__setattr__(layer, "call", call)
-        return self
 
 
 # ------------------------------------------------------------------------------- SOPs
@@ -244,6 +254,52 @@ def _macs(layer, output_shape):
     return math.prod(out) * math.prod(kernel.shape) / out_channels
 
 
+def _tensor_configs(value):
+    """The serialized KerasTensors (their configs) in a serialized call's arguments."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            yield value["config"]
+            return
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensor_configs(item)
+
+
+def _graph_calls(model):
+    """`[(layer name, [serialized input tensors])]`, one entry per call of a layer in
+    the functional `model`, or None when the model has no functional config.
+
+    The layer graph is read from `model.get_config()`, the public serialization of a
+    functional model (what `.keras` files store): every layer lists its calls
+    ("inbound_nodes") with their input tensors, and each of those names the layer that
+    produced it ("keras_history") and its shape. Keras must keep reading this format to
+    load saved models, where the graph attributes of layers are internal and change
+    between releases.
+    """
+    try:
+        config = model.get_config()
+    except NotImplementedError:  # a subclassed model without a config
+        return None
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not layers or any("inbound_nodes" not in layer for layer in layers):
+        return None  # subclassed, or Sequential (whose config lists no graph)
+    return [(layer["name"], list(_tensor_configs(node)))
+            for layer in layers for node in layer["inbound_nodes"]]
+
+
+def _calls_in_graph(model):
+    """`{layer name: number of calls}` in a functional model ({} if it has no config)."""
+    try:
+        calls = _graph_calls(model) or []
+    except (NotImplementedError, TypeError, ValueError):  # an unserializable layer: no check
+        calls = []
+    counts = {}
+    for name, _ in calls:
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def synaptic_operations(model, rates):
     """SOPs per sample implied by `rates` (from `firing_rates`); see the module docstring.
 
@@ -256,33 +312,35 @@ def synaptic_operations(model, rates):
         `{"per_layer": {lif name: SOPs per sample}, "targets": {lif name: [weight layer
         names]}, "total": float}`.
     """
-    nodes_by_depth = getattr(model, "_nodes_by_depth", None)
-    if nodes_by_depth is None:
-        raise ValueError("synaptic_operations needs a functional model (a layer graph); "
-                         f"'{model.name}' is subclassed.")
-    model_nodes = {id(node) for nodes in nodes_by_depth.values() for node in nodes}
-    lifs = {layer.name: layer for layer in model.layers if isinstance(layer, neurons.LIF)}
+    calls = _graph_calls(model)
+    if calls is None:
+        raise ValueError("synaptic_operations needs a functional model (a layer graph "
+                         f"in its config); '{model.name}' is subclassed or Sequential.")
+    # producer name -> [(consumer name, the consumer's input shape in that call)]
+    consumers = {}
+    for name, tensors in calls:
+        for tensor in tensors:
+            consumers.setdefault(tensor["keras_history"][0], []).append(
+                (name, tuple(tensors[0]["shape"])))
+    lifs = {layer.name for layer in model.layers if isinstance(layer, neurons.LIF)}
     per_layer, targets = {}, {}
     for name, rate in rates.items():
         if name not in lifs:
             raise ValueError(f"synaptic_operations: '{name}' is not a LIF layer of "
                              f"'{model.name}' (nested models are not followed).")
         rate = float(np.mean(rate))
-        found = {}
-        stack = [node for node in lifs[name]._outbound_nodes if id(node) in model_nodes]
-        seen = set()
+        found, seen = {}, set()
+        stack = list(consumers.get(name, []))
         while stack:
-            node = stack.pop()
-            if id(node) in seen:
+            consumer, input_shape = stack.pop()
+            if consumer in seen:
                 continue
-            seen.add(id(node))
-            op = node.operation
-            if _weight_layer(op) is not None:
-                found[op.name] = _macs(op, node.outputs[0].shape)
-            elif isinstance(op, neurons.LIF):
-                continue
-            else:
-                stack.extend(n for n in op._outbound_nodes if id(n) in model_nodes)
+            seen.add(consumer)
+            layer = model.get_layer(consumer)
+            if _weight_layer(layer) is not None:
+                found[consumer] = _macs(layer, layer.compute_output_shape(input_shape))
+            elif not isinstance(layer, neurons.LIF):
+                stack.extend(consumers.get(consumer, []))
         per_layer[name] = rate * sum(found.values())
         targets[name] = sorted(found)
     return {"per_layer": per_layer, "targets": targets,

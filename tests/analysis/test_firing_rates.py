@@ -131,3 +131,111 @@ def test_no_lif_layer_is_an_error():
     model = keras.Model(inputs, kt.TimeDistributed(keras.layers.Dense(3))(inputs))
     with pytest.raises(ValueError, match="no keras_trt.LIF"):
         firing_rates(model, data(4))
+
+
+# ------------------------------------------------------------- a hand-counted network
+# Input (B=3, T=3, 2 neurons) -> LIF "a" (tau 2, threshold 1, reset to 0) -> Dense without
+# bias, kernel diag(1.5, 0.5) -> LIF "b" -> Dense head. Spikes by hand (v_t = v_{t-1}/2 + x_t,
+# a spike when v_t > 1, then v_t = 0):
+#   a, sample 0: neuron 0 x = 1.5, 0, 1.2 -> v 1.5*, 0, 1.2*          spikes 1 0 1
+#                neuron 1 x = 0.6, 0.8, 0 -> v 0.6, 0.3 + 0.8 = 1.1*, 0 spikes 0 1 0
+#      sample 1: neuron 0 x = 0.9 (x3)    -> v 0.9, 0.45 + 0.9*, 0.9    spikes 0 1 0
+#                neuron 1 x = 0 (x3), and sample 2 is all zeros          no spike
+#   a per timestep: 1, 2, 1 spikes of 3 x 2 slots -> 1/6, 2/6, 1/6; mean 4/18.
+#   b input = 1.5 a_0 and 0.5 a_1: sample 0 neuron 0 1.5, 0, 1.5 -> spikes 1 0 1; neuron 1
+#   0, 0.5, 0 -> none; sample 1 neuron 0 0, 1.5, 0 -> spike at t = 1.
+#   b per timestep: 1, 1, 1 spikes -> 1/6 each; mean 3/18.
+HAND_X = np.array([[[1.5, 0.6], [0.0, 0.8], [1.2, 0.0]],
+                   [[0.9, 0.0], [0.9, 0.0], [0.9, 0.0]],
+                   [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]], "float32")
+HAND_RATES = {"a": 4 / 18, "b": 3 / 18}
+HAND_PER_T = {"a": [1 / 6, 2 / 6, 1 / 6], "b": [1 / 6, 1 / 6, 1 / 6]}
+
+
+def _hand_layers():
+    return dict(a=kt.LIF(name="a"), b=kt.LIF(name="b"),
+                fc=kt.TimeDistributed(keras.layers.Dense(2, use_bias=False)),
+                head=kt.TimeDistributed(keras.layers.Dense(1)))
+
+
+class HandSubclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        layers = _hand_layers()
+        # Attributes in another order than the calls: the rates follow the calls.
+        self.head, self.b, self.fc, self.a = (layers[k] for k in ("head", "b", "fc", "a"))
+
+    def call(self, x):
+        return self.head(self.b(self.fc(self.a(x))))
+
+
+def hand_model(kind):
+    if kind == "subclassed":
+        model = HandSubclassed()
+        model(HAND_X)
+        fc = model.fc
+    else:
+        layers = _hand_layers()
+        fc = layers["fc"]
+        stack = [keras.Input((3, 2)), layers["a"], fc, layers["b"], layers["head"]]
+        if kind == "sequential":
+            model = keras.Sequential(stack)
+        else:
+            h = stack[0]
+            for layer in stack[1:]:
+                h = layer(h)
+            model = keras.Model(stack[0], h)
+    fc.layer.kernel.assign(np.diag([1.5, 0.5]).astype("float32"))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["functional", "sequential", "subclassed"])
+def test_rates_equal_a_hand_count(kind):
+    model = hand_model(kind)
+    y = np.zeros(3, "int32")
+    rates = firing_rates(model, (HAND_X, y), batch_size=2)  # the last batch is partial
+    assert list(rates) == ["a", "b"]
+    assert rates == pytest.approx(HAND_RATES, rel=1e-12)
+    per_t = firing_rates(model, (HAND_X, y), per_timestep=True, batch_size=3)
+    for name, expected in HAND_PER_T.items():
+        np.testing.assert_allclose(per_t[name], expected, rtol=1e-12)
+
+
+def test_lif_hidden_in_a_custom_layer_or_called_twice_is_a_type_error():
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = kt.LIF(name="inner")
+
+        def call(self, x):
+            return self.inner(x)
+
+        def compute_output_shape(self, shape):
+            return shape
+
+    inputs = keras.Input((3, 2))
+    hidden = keras.Model(inputs, Block()(inputs))
+    assert [layer.name for layer in lif_layers(hidden)] == ["inner"]
+    with pytest.raises(TypeError, match="'inner'.*not layers of"):
+        firing_rates(hidden, (HAND_X, np.zeros(3)))
+
+    shared = kt.LIF(name="shared")
+    inputs = keras.Input((3, 2))
+    twice = keras.Model(inputs, shared(shared(inputs)))
+    with pytest.raises(TypeError, match="'shared'.*more than once"):
+        firing_rates(twice, (HAND_X, np.zeros(3)))
+
+
+def test_synaptic_operations_through_add_and_not_for_sequential():
+    """Two LIF layers (2 and 2 neurons) added and fed to Dense(3) over T = 3: each counts
+    its own operand, rate x 2 neurons x 3 outputs x 3 timesteps."""
+    inputs = keras.Input((3, 2))
+    s1, s2 = kt.LIF(name="s1")(inputs), kt.LIF(name="s2")(inputs)
+    summed = keras.layers.Add(name="add")([s1, s2])
+    out = kt.TimeDistributed(keras.layers.Dense(3), name="fc")(summed)
+    sops = synaptic_operations(keras.Model(inputs, out), {"s1": 0.5, "s2": 0.25})
+    assert sops["targets"] == {"s1": ["fc"], "s2": ["fc"]}
+    assert sops["per_layer"] == pytest.approx({"s1": 0.5 * 18, "s2": 0.25 * 18})
+    assert sops["total"] == pytest.approx(0.75 * 18)
+    with pytest.raises(ValueError, match="functional model"):
+        synaptic_operations(hand_model("sequential"), HAND_RATES)

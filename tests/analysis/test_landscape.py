@@ -102,3 +102,47 @@ def test_given_directions_and_errors(model_and_data):
         loss_landscape(model, (x, y), steps=3, directions=([np.zeros(1)], [np.zeros(1)]))
     with pytest.raises(ValueError, match="span"):
         loss_landscape(model, (x, y), span=0)
+
+
+def filter_normalised_gaussian(rng, weights):
+    """The documented direction, drawn here without the library: a standard Gaussian per
+    variable, each output filter (last axis) scaled to the norm of the weights' filter,
+    1-D variables zeroed."""
+    direction = []
+    for w in weights:
+        d = rng.standard_normal(w.shape)
+        if w.ndim <= 1:
+            direction.append(np.zeros_like(d))
+            continue
+        filters_w, filters_d = w.reshape(-1, w.shape[-1]), d.reshape(-1, w.shape[-1])
+        direction.append(d * np.linalg.norm(filters_w, axis=0)
+                         / (np.linalg.norm(filters_d, axis=0) + 1e-10))
+    return direction
+
+
+def test_off_centre_points_equal_evaluate_with_weights_moved_by_hand(model_and_data):
+    """Every grid point is the loss and accuracy `model.evaluate` reports for
+    theta + alpha d1 + beta d2, with d1 and d2 drawn by hand from the same seed."""
+    model, (x, y) = model_and_data
+    span, seed = 0.5, 7
+    surface = loss_landscape(model, (x, y), steps=3, span=span, seed=seed, batch_size=12)
+    variables = model.trainable_variables
+    weights = [keras.ops.convert_to_numpy(v).astype(np.float64) for v in variables]
+    rng = np.random.default_rng(seed)
+    d1 = filter_normalised_gaussian(rng, weights)
+    d2 = filter_normalised_gaussian(rng, weights)
+    model.compile(loss=kt.losses.SDTLoss(), metrics=[kt.metrics.TemporalAccuracy()])
+    losses = np.empty((3, 3))
+    try:
+        for i, alpha in enumerate((-span, 0.0, span)):
+            for j, beta in enumerate((-span, 0.0, span)):
+                for v, w, u1, u2 in zip(variables, weights, d1, d2):
+                    v.assign((w + alpha * u1 + beta * u2).astype("float32"))
+                losses[i, j], accuracy = model.evaluate(x, y, batch_size=12, verbose=0)
+                assert surface["accuracy"][i, j] == pytest.approx(accuracy), (i, j)
+    finally:
+        for v, w in zip(variables, weights):
+            v.assign(w.astype("float32"))
+    # The points differ from each other (and from the centre) by far more than rounding.
+    assert np.ptp(losses) > 0.1 and np.ptp(losses - losses.T) > 0.01
+    np.testing.assert_allclose(surface["loss"], losses, rtol=1e-5)

@@ -64,10 +64,8 @@ def test_fused_lif_with_any_tau_and_triangle_width(tau, v_reset, detach_reset):
     ref_spikes = reference.lif_forward(x, tau, 1.0, v_reset)[0]
     assert 0.1 < ref_spikes.mean() < 0.7
     np.testing.assert_array_equal(ops.convert_to_numpy(lif(x)), ref_spikes)
-    if detach_reset:
-        return  # the NumPy BPTT keeps the reset path; detaching is checked above
     expected = reference.lif_backward(x, upstream, tau, 1.0, v_reset,
-                                      lambda u: reference.triangle_grad(u, 0.5))
+                                      lambda u: reference.triangle_grad(u, 0.5), detach_reset)
     np.testing.assert_allclose(g, expected, atol=1e-5, rtol=1e-5)
 
 
@@ -90,19 +88,54 @@ def test_state_starts_at_v_reset_every_call():
 @pytest.mark.parametrize("implementation", ["fused", "autodiff"])
 @pytest.mark.parametrize("time_loop", ["unroll", "scan"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
+@pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("surrogate,surrogate_grad", [
     ("triangle", reference.triangle_grad),
     (kt.surrogates.Sigmoid(4.0), reference.sigmoid_grad),
 ])
 def test_input_gradient_equals_numpy_bptt(v_reset, time_loop, surrogate, surrogate_grad,
-                                         implementation):
+                                         implementation, detach_reset):
     x = many_spike_input((3, 8, 6), seed=3)
     upstream = np.random.default_rng(4).normal(size=x.shape).astype("float32")
     lif = kt.LIF(tau=2.0, v_reset=v_reset, surrogate=surrogate, time_loop=time_loop,
-                 implementation=implementation)
+                 implementation=implementation, detach_reset=detach_reset)
     _, (g,) = grad(lambda x_: ops.sum(lif(x_) * ops.convert_to_tensor(upstream)), x)
-    expected = reference.lif_backward(x, upstream, 2.0, 1.0, v_reset, surrogate_grad)
+    expected = reference.lif_backward(x, upstream, 2.0, 1.0, v_reset, surrogate_grad,
+                                      detach_reset)
     np.testing.assert_allclose(g, expected, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
+def test_numpy_bptt_equals_finite_differences_of_a_straight_through_lif(v_reset,
+                                                                        detach_reset):
+    """The NumPy reference's chain rule, checked without it: central differences of a
+    forward that has the surrogate as its exact derivative (a sigmoid spike whose
+    derivative is reference.sigmoid_grad, added to the frozen spikes)."""
+    x = many_spike_input((2, 6, 3), seed=13).astype(np.float64)
+    upstream = np.random.default_rng(14).normal(size=x.shape)
+
+    def smooth_spike(u):
+        return 1.0 / (1.0 + np.exp(-4.0 * u))
+
+    def loss(x_):
+        spikes = reference.lif_straight_through(x_, x, 2.0, 1.0, v_reset, smooth_spike,
+                                                detach_reset)
+        return np.sum(spikes * upstream)
+
+    eps = 1e-6
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = eps
+        numeric[index] = (loss(x + step) - loss(x - step)) / (2 * eps)
+    bptt = reference.lif_backward(x, upstream, 2.0, 1.0, v_reset, reference.sigmoid_grad,
+                                  detach_reset)
+    other = reference.lif_backward(x, upstream, 2.0, 1.0, v_reset, reference.sigmoid_grad,
+                                   not detach_reset)
+    assert np.abs(bptt - other).max() > 1e-2  # the reset path matters for this input
+    np.testing.assert_allclose(bptt, numeric, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("implementation", ["fused", "autodiff"])
