@@ -1,4 +1,4 @@
-"""The frame cache is never left half-written: failed, interrupted or killed builds commit nothing."""
+"""The frame cache is never half-written: failed, interrupted or killed builds commit nothing."""
 
 import os
 import signal
