@@ -173,6 +173,26 @@ def _process_pool_frames(paths, reader, out, workers, start, frame_kwargs):
         pool.shutdown()
 
 
+def parallel_headroom(workers, jobs=8):
+    """Speed-up of a GIL-free numpy job on `workers` threads over one: how many cores were
+    really free during the measurement (about 1.0 on a machine saturated by other work)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job(_):
+        a = np.random.default_rng(0).random(2_000_000)
+        for _ in range(10):
+            a = np.sqrt(a * 1.0001)
+
+    t0 = time.perf_counter()
+    for i in range(jobs):
+        job(i)
+    one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(job, range(jobs)))
+    return one / (time.perf_counter() - t0)
+
+
 def framing(n, n_events, workers, fmt, data_dir=None):
     """Seconds to frame `n` recordings: serial, threads, spawn and loky process pools."""
     import platform
@@ -202,6 +222,7 @@ def framing(n, n_events, workers, fmt, data_dir=None):
                 (f"process pool, joblib loky ({workers})", lambda out: _process_pool_frames(
                     paths, reader, out, workers, "loky", kwargs))]
     rows, reference = [], None
+    headroom = [parallel_headroom(workers)]
     for name, run in variants:
         out = np.zeros((n, 10, 48, 48, 2), np.float32)
         t0 = time.perf_counter()
@@ -212,8 +233,12 @@ def framing(n, n_events, workers, fmt, data_dir=None):
         assert np.array_equal(out, reference), f"{name} framed differently"
         rows.append((name, seconds))
         print(f"  {name}: {seconds:.1f} s", flush=True)
+    headroom.append(parallel_headroom(workers))
     print(f"\n{os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}\n")
+          f"numpy {np.__version__}; a GIL-free numpy control ran "
+          f"{headroom[0]:.2f}x / {headroom[1]:.2f}x faster on {workers} threads than on one "
+          f"(before / after; {workers:.1f}x means {workers} free cores), load average "
+          f"{os.getloadavg()[0]:.1f}\n")
     print(f"| framing {n} .{fmt} recordings ({n_events} events) | seconds | recordings/s | "
           "vs serial |")
     print("|---|---|---|---|")
