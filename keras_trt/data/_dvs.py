@@ -36,10 +36,12 @@ def find_root(data_dir, candidates, suffix, what, layout, source):
         "them itself; see docs/datasets.md.")
 
 
-def check_args(split, timesteps, batch_size, split_by, size):
+def check_args(split, timesteps, batch_size, split_by, size, num_workers=None):
     """Argument errors come before any file search, so they name the argument."""
     check_split(split)
     check_positive_int("timesteps", timesteps)
+    if num_workers is not None:
+        check_positive_int("num_workers", num_workers)
     check_positive_int("batch_size", batch_size)
     check_choice("split_by", split_by, SPLIT_MODES)
     return check_size(size)
@@ -49,7 +51,7 @@ def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, times
                 size, normalize, extend_last, rounding, batch_size, shuffle, augment, seed,
                 cache_dir, num_workers, verbose):
     """Frames of `split` (cached on first use) as a batched tf.data.Dataset."""
-    size = check_args(split, timesteps, batch_size, split_by, size)
+    size = check_args(split, timesteps, batch_size, split_by, size, num_workers)
     T = timesteps
     paths, labels = split_per_class(files_by_label, split, 0.9, rounding)
     if not paths:

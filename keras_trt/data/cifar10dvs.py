@@ -63,7 +63,7 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
             file and what was expected).
     """
     timesteps = resolve_timesteps(timesteps, T, default=10)
-    check_args(split, timesteps, batch_size, split_by, size)
+    check_args(split, timesteps, batch_size, split_by, size, num_workers)
     data_dir = resolve_data_dir(data_dir)
     layout = ("<data_dir>/CIFAR10DVS/<class>/<n>.aedat4 for the 10 classes "
               f"{', '.join(CLASSES)} (1000 recordings each)")

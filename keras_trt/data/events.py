@@ -216,7 +216,9 @@ def frame_files(paths, reader, out, num_workers=None, verbose=0, desc="framing",
     from keras_trt.data.progress import Progress
 
     check_choice("reader", reader, tuple(READERS))
-    workers = min(os.cpu_count() or 1, 8) if num_workers is None else int(num_workers)
+    if num_workers is not None:
+        check_positive_int("num_workers", num_workers)
+    workers = min(os.cpu_count() or 1, 8) if num_workers is None else num_workers
     progress = Progress(len(paths), desc, verbose=verbose, unit="recordings")
     _import_framing_dependencies(reader)
     if workers <= 1 or len(paths) <= 1:

@@ -124,7 +124,7 @@ def decode_image_file(path):
     """
     import tensorflow as tf
 
-    path = path.numpy().decode() if hasattr(path, "numpy") else os.fspath(path)
+    path = os.fsdecode(path.numpy() if hasattr(path, "numpy") else path)
     try:
         # decode_image handles the few PNG/CMYK files hidden among ImageNet's .JPEGs.
         return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)

@@ -46,7 +46,7 @@ def ncaltech101(split="train", data_dir=None, batch_size=64, timesteps=10, split
             names the file and what was expected).
     """
     timesteps = resolve_timesteps(timesteps, T, default=10)
-    check_args(split, timesteps, batch_size, split_by, size)
+    check_args(split, timesteps, batch_size, split_by, size, num_workers)
     data_dir = resolve_data_dir(data_dir)
     root, found = find_root(data_dir, ("NCALTECH101/Caltech101", "Caltech101", ""), ".bin",
                             "N-Caltech101", LAYOUT, SOURCE)

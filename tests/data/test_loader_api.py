@@ -38,6 +38,8 @@ def test_timesteps_is_the_name_and_T_is_a_deprecated_alias(dvs_cifar10_dir, tmp_
         kt.data.ncaltech101("train", data_dir=root, timesteps=4, T=3)
     with pytest.raises(ValueError, match="timesteps must be a positive integer"):
         kt.data.ncaltech101("train", data_dir=root, timesteps=0)
+    with pytest.raises(ValueError, match="num_workers must be a positive integer"):
+        kt.data.dvs_cifar10("test", num_workers=0, **kw)      # checked even with a cache
 
 
 def test_frame_events_takes_timesteps_too():
