@@ -14,8 +14,8 @@ hypermodel = TRTHyperModel(
     lambda: kt.models.VGGSNN(num_classes=10, input_shape=(4, 32, 32, 2), widths=(4, 8)))
 tuner = make_tuner(hypermodel, "random", max_trials=2, directory="runs/tune_doc",
                    overwrite=True)
-train = kt.data.digits_dvs("train", batch_size=32, T=4).take(2)
-test = kt.data.digits_dvs("test", batch_size=32, T=4).take(2)
+train = kt.data.digits_dvs("train", batch_size=32, timesteps=4).take(2)
+test = kt.data.digits_dvs("test", batch_size=32, timesteps=4).take(2)
 tuner.search(train, validation_data=test, epochs=1, verbose=0)
 print(best_trials(tuner, 1))
 ```

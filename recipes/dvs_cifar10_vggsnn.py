@@ -34,7 +34,7 @@ def extra_args(parser):
 
 
 def loader_kwargs(args, split):
-    return {"T": args.timesteps, "size": args.frame_size}
+    return {"timesteps": args.timesteps, "size": args.frame_size}
 
 
 RECIPE = common.Recipe(

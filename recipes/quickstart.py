@@ -31,7 +31,7 @@ def build_model(args):
 
 
 def loader_kwargs(args, split):
-    return {"T": args.timesteps}
+    return {"timesteps": args.timesteps}
 
 
 RECIPE = common.Recipe(

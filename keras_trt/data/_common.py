@@ -2,6 +2,7 @@
 
 import os
 import re
+import warnings
 
 SPLITS = ("train", "test")
 
@@ -17,6 +18,24 @@ def check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
     return value
+
+
+def resolve_timesteps(timesteps, T, default, stacklevel=3):
+    """`timesteps`, or the deprecated `T=` alias with a DeprecationWarning.
+
+    Layers and models call the number of frames ``timesteps``; the loaders took ``T=``
+    before, which keeps working (for one release) with a warning. Passing both with
+    different values is a TypeError, as any argument given twice.
+    """
+    if T is None:
+        return timesteps
+    warnings.warn("T= is deprecated and will be removed in the next release; pass "
+                  f"timesteps={T!r} instead (the name layers and models use)",
+                  DeprecationWarning, stacklevel=stacklevel)
+    if timesteps != default and timesteps != T:
+        raise TypeError(f"got both timesteps={timesteps!r} and its deprecated alias T={T!r}; "
+                        "pass timesteps= only")
+    return T
 
 
 def check_choice(name, value, choices):

@@ -36,20 +36,23 @@ def find_root(data_dir, candidates, suffix, what, layout, source):
         "them itself; see docs/datasets.md.")
 
 
-def check_args(split, T, batch_size, split_by, size):
+def check_args(split, timesteps, batch_size, split_by, size, num_workers=None):
     """Argument errors come before any file search, so they name the argument."""
     check_split(split)
-    check_positive_int("T", T)
+    check_positive_int("timesteps", timesteps)
+    if num_workers is not None:
+        check_positive_int("num_workers", num_workers)
     check_positive_int("batch_size", batch_size)
     check_choice("split_by", split_by, SPLIT_MODES)
     return check_size(size)
 
 
-def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, T, split_by, size,
-                normalize, extend_last, rounding, batch_size, shuffle, augment, seed,
-                cache_dir, num_workers):
+def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, timesteps, split_by,
+                size, normalize, extend_last, rounding, batch_size, shuffle, augment, seed,
+                cache_dir, num_workers, verbose):
     """Frames of `split` (cached on first use) as a batched tf.data.Dataset."""
-    size = check_args(split, T, batch_size, split_by, size)
+    size = check_args(split, timesteps, batch_size, split_by, size, num_workers)
+    T = timesteps
     paths, labels = split_per_class(files_by_label, split, 0.9, rounding)
     if not paths:
         raise ValueError(f"{name}: the {split!r} split of {root} is empty "
@@ -66,13 +69,16 @@ def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, T, sp
                         shape=(len(paths), T, *size, 2))
         from keras_trt.data.events import frame_files
 
-        frame_files(paths, reader, x, num_workers=num_workers, sensor_size=sensor_size, T=T,
+        frame_files(paths, reader, x, num_workers=num_workers, verbose=verbose,
+                    desc=f"{name} {split}: framing", sensor_size=sensor_size, timesteps=T,
                     split_by=split_by, size=size, normalize=normalize, extend_last=extend_last)
         x.flush()
         del x
         cache.save_npy(os.path.join(tmp, "y.npy"), np.asarray(labels, np.int32))
 
-    arrays = cache.build(entry, build, meta={**parts, "root": root})
+    # "T" (not "timesteps") in the key keeps the caches built before the rename valid.
+    arrays = cache.build(entry, build, meta={**parts, "root": root},
+                         describe_sample=lambda i: paths[i])
     from keras_trt.data.pipeline import array_dataset
 
     train = split == "train"

@@ -8,9 +8,10 @@ of everything that changes the content (dataset, split, T, split mode, size, nor
 the list of source files with their sizes, the pipeline version). The cache root is the
 ``cache_dir`` argument, else ``$KERAS_TRT_CACHE_DIR``, else ``~/.cache/keras_trt``.
 
-An entry is built in a temporary sibling folder and renamed into place in one
-``os.replace``: an interrupted run leaves only a ``.tmp-*`` folder that no later run
-trusts (and that the next build of the same entry removes).
+An entry is built in a temporary sibling folder, checked (no NaN or infinity in its float
+arrays), flushed to disk and renamed into place in one ``os.replace``: an interrupted or
+failed build leaves at most a ``.tmp-*`` folder that no later run trusts (and that a later
+build of the same entry removes once it is an hour old).
 
 ```python
 from keras_trt.data import cache
@@ -68,11 +69,16 @@ def load(entry, names=("x", "y"), mmap=True):
         return None
 
 
-def build(entry, builder, meta=None, names=("x", "y"), mmap=True):
+def build(entry, builder, meta=None, names=("x", "y"), mmap=True, describe_sample=None):
     """Return the entry's arrays, building them first with ``builder(tmp_dir)`` if missing.
 
     ``builder`` writes ``<name>.npy`` files into ``tmp_dir`` (it may use
-    ``np.lib.format.open_memmap`` to stream large arrays to disk).
+    ``np.lib.format.open_memmap`` to stream large arrays to disk). Before the entry is
+    committed, every floating-point array is checked once for NaN/infinity: a non-finite
+    value raises ValueError naming the sample (``describe_sample(i)``, e.g. its source
+    file) and nothing is cached. The files are flushed to disk and the folder renamed into
+    place in one ``os.replace``; if the builder raises (or the process dies) no entry
+    appears, so a later run rebuilds instead of trusting half-written arrays.
     """
     arrays = load(entry, names, mmap)
     if arrays is not None:
@@ -84,19 +90,82 @@ def build(entry, builder, meta=None, names=("x", "y"), mmap=True):
     try:
         t0 = time.perf_counter()
         builder(tmp)
+        for n in names:
+            check_finite(os.path.join(tmp, f"{n}.npy"), entry, describe_sample)
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump({**(meta or {}), "build_seconds": round(time.perf_counter() - t0, 3)}, f,
                       indent=1, default=str)
-        try:
-            os.replace(tmp, entry)
-        except OSError:
-            # Another process finished the same entry first: same key, same content.
-            if load(entry, names, mmap) is None:
-                raise
+        _fsync_folder(tmp)
+        _replace_entry(tmp, entry, names, mmap)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _remove_stale_tmp(parent, os.path.basename(entry))
     return load(entry, names, mmap)
+
+
+def check_finite(path, entry, describe_sample=None, chunk_bytes=64 << 20):
+    """Raise ValueError if the float array in `path` holds a NaN or infinity.
+
+    Reads the (memory-mapped) array in chunks of whole samples, so a multi-gigabyte cache
+    is checked with bounded memory; integer arrays (labels, event fields) are skipped.
+    """
+    a = np.load(path, mmap_mode="r", allow_pickle=False)
+    if a.dtype.kind not in "fc" or a.size == 0:
+        return
+    per_sample = max(a[0].nbytes if a.ndim else a.nbytes, 1)
+    step = max(1, chunk_bytes // per_sample)
+    for lo in range(0, len(a) if a.ndim else 1, step):
+        block = np.asarray(a[lo:lo + step] if a.ndim else a)
+        bad = ~np.isfinite(block)
+        if bad.any():
+            flat = bad.reshape(len(block), -1) if a.ndim else bad.reshape(1, -1)
+            i = lo + int(np.flatnonzero(flat.any(axis=1))[0])
+            what = f"sample {i}" + (f" ({describe_sample(i)})" if describe_sample else "")
+            name = os.path.splitext(os.path.basename(path))[0]
+            raise ValueError(
+                f"non-finite values (NaN or infinity) in {what} of {name!r} while building "
+                f"the cache entry {entry}; expected finite frames. Nothing was cached: "
+                "check that source (a corrupt file or non-finite input events).")
+
+
+def _fsync_folder(folder):
+    # Without this a crash of the machine right after the rename could leave an entry
+    # whose meta.json exists but whose arrays never reached the disk.
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _replace_entry(tmp, entry, names, mmap):
+    """Rename `tmp` to `entry`; a broken folder already at `entry` is removed first."""
+    try:
+        os.replace(tmp, entry)
+    except OSError:
+        if not os.path.isdir(entry):
+            raise
+        if load(entry, names, mmap) is not None:
+            return  # another process finished the same entry first: same key, same content
+        # A folder at `entry` that does not load (damaged, or written by something else)
+        # would block the rename forever: move it aside, then remove it.
+        broken = f"{tmp}-broken"
+        os.replace(entry, broken)
+        shutil.rmtree(broken, ignore_errors=True)
+        os.replace(tmp, entry)
+    _fsync_dir(os.path.dirname(entry))
 
 
 def _remove_stale_tmp(parent, key, max_age_s=3600):

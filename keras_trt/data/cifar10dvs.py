@@ -8,7 +8,7 @@ model.fit(train, validation_data=test, epochs=...)        # x: (B, 10, 48, 48, 2
 ```
 """
 
-from keras_trt.data._common import resolve_data_dir
+from keras_trt.data._common import resolve_data_dir, resolve_timesteps
 from keras_trt.data._dvs import check_args, dvs_dataset, find_root, warn_missing_classes
 
 # tonic's CIFAR10DVS.classes / sensor_size (checked equal in the tests); kept here so the
@@ -22,8 +22,9 @@ SOURCE = ("tonic's CIFAR10DVS download (https://figshare.com/ndownloader/files/3
           "tonic.datasets.CIFAR10DVS(save_to=data_dir) once on a machine with network.")
 
 
-def dvs_cifar10(split="train", data_dir=None, batch_size=64, T=10, split_by="number", size=48,
-                augment=None, shuffle=None, seed=None, cache_dir=None, num_workers=None):
+def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split_by="number",
+                size=48, augment=None, shuffle=None, seed=None, cache_dir=None, num_workers=None,
+                verbose=1, T=None):
     """CIFAR10-DVS as (B, T, 48, 48, 2) float32 frames in [0, 1] and int32 labels.
 
     Recordings are read with tonic's aedat4 reader (tonic's ``CIFAR10DVS`` class metadata:
@@ -43,19 +44,26 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, T=10, split_by="num
         data_dir: folder holding ``CIFAR10DVS/<class>/*.aedat4`` (tonic's ``save_to``
             layout) or the class folders directly; default ``$KERAS_TRT_DATA_DIR``.
         batch_size: samples per batch (the last partial batch is kept).
-        T: frames per sample. split_by: "number" (default, the code) or "time".
+        timesteps: frames per sample (T). split_by: "number" (default, the code) or "time".
         size: output frame size, int or (H, W).
         augment: None means True for "train" and False for "test".
         shuffle: None means True for "train".
         seed: seed of shuffling and augmentation (None: different every run).
         cache_dir: cache root (default ``$KERAS_TRT_CACHE_DIR`` or ``~/.cache/keras_trt``).
-        num_workers: processes used to frame the recordings the first time.
+        num_workers: threads that frame the recordings the first time (default: all
+            cores, at most 8). Works from any script, ``python -c`` or notebook, with or
+            without an ``if __name__ == "__main__":`` guard.
+        verbose: 1 (default) prints progress lines to stderr while the cache is built
+            (minutes for the whole dataset, once); 0 prints nothing.
+        T: deprecated alias of ``timesteps`` (DeprecationWarning).
 
     Raises:
         FileNotFoundError: no recordings under ``data_dir`` (no download is attempted).
-        ValueError: a bad argument, or a corrupt recording (the message names the file).
+        ValueError: a bad argument, or a corrupt or empty recording (the message names the
+            file and what was expected).
     """
-    check_args(split, T, batch_size, split_by, size)
+    timesteps = resolve_timesteps(timesteps, T, default=10)
+    check_args(split, timesteps, batch_size, split_by, size, num_workers)
     data_dir = resolve_data_dir(data_dir)
     layout = ("<data_dir>/CIFAR10DVS/<class>/<n>.aedat4 for the 10 classes "
               f"{', '.join(CLASSES)} (1000 recordings each)")
@@ -74,6 +82,7 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, T=10, split_by="num
         aug_fn = dvs_flip_roll
     return dvs_dataset(
         name="dvs_cifar10", split=split, root=root, files_by_label=files_by_label,
-        reader="aedat4", sensor_size=SENSOR_SIZE, T=T, split_by=split_by,
+        reader="aedat4", sensor_size=SENSOR_SIZE, timesteps=timesteps, split_by=split_by,
         size=size, normalize="max", extend_last=False, rounding="floor", batch_size=batch_size,
-        shuffle=shuffle, augment=aug_fn, seed=seed, cache_dir=cache_dir, num_workers=num_workers)
+        shuffle=shuffle, augment=aug_fn, seed=seed, cache_dir=cache_dir, num_workers=num_workers,
+        verbose=verbose)

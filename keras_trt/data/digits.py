@@ -8,7 +8,7 @@ then framed by the same tonic pipeline as CIFAR10-DVS (:func:`keras_trt.data.eve
 
 Default output: ``x`` (B, 10, 32, 32, 2) float32 in [0, 1] (per-frame max normalised,
 channel 0 OFF, channel 1 ON), ``y`` int32 in 0..9. Fixed split: per class, the first 80%
-of the samples in scikit-learn's order train (1,438), the rest test (359). Generating the
+of the samples in scikit-learn's order train (1,433), the rest test (364). Generating the
 events takes a few seconds once (cached, see :mod:`keras_trt.data.cache`).
 
 ```python
@@ -27,7 +27,7 @@ import numpy as np
 
 from keras_trt.data import cache
 from keras_trt.data._common import (check_choice, check_positive_int, check_size,
-                                    check_split)
+                                    check_split, resolve_timesteps)
 
 SENSOR = 32        # sensor side in pixels
 UPSAMPLE = 3       # 8x8 digits -> 24x24, leaving a 4-pixel margin for the saccades
@@ -52,10 +52,11 @@ def _digit_images():
     return out, digits.target.astype(np.int32)
 
 
-def digits_dvs_events(seed=0, cache_dir=None):
+def digits_dvs_events(seed=0, cache_dir=None, verbose=0):
     """Events of every digit: ``(events, offsets, labels)`` (see ``emulate_saccades``).
 
-    Generated once per seed and cached as plain .npy arrays.
+    Generated once per seed and cached as plain .npy arrays; ``verbose=1`` prints a line
+    to stderr before and after the generation (seconds, once).
     """
     parts = {"dataset": "digits_dvs_events", "seed": int(seed), "sensor": SENSOR,
              "upsample": UPSAMPLE, **EMULATOR}
@@ -63,9 +64,13 @@ def digits_dvs_events(seed=0, cache_dir=None):
 
     def build(tmp):
         from keras_trt.data.dvs_emulator import emulate_saccades
+        from keras_trt.data.progress import Progress
 
         images, labels = _digit_images()
+        progress = Progress(len(images), "digits_dvs: emulating the event camera",
+                            verbose=verbose, unit="digits")
         ev, offsets = emulate_saccades(images, seed=seed, **EMULATOR)
+        progress.update(len(images))
         for n in ("t", "x", "y", "p"):
             cache.save_npy(os.path.join(tmp, f"{n}.npy"), ev[n])
         cache.save_npy(os.path.join(tmp, "offsets.npy"), offsets)
@@ -91,25 +96,30 @@ def split_indices(labels, split):
     return np.sort(np.concatenate(idx))
 
 
-def digits_dvs(split="train", data_dir=None, batch_size=64, T=10, size=32, split_by="number",
-               normalize="max", augment=False, shuffle=None, seed=0, cache_dir=None):
+def digits_dvs(split="train", data_dir=None, batch_size=64, timesteps=10, size=32,
+               split_by="number", normalize="max", augment=False, shuffle=None, seed=0,
+               cache_dir=None, verbose=1, T=None):
     """Event-camera digits as (B, T, size, size, 2) float32 frames and int32 labels.
 
     Args:
-        split: "train" (1,438 samples) or "test" (359).
+        split: "train" (1,433 samples) or "test" (364).
         data_dir: unused (the data is embedded); accepted for the common signature.
         batch_size: samples per batch (the last partial batch is kept).
-        T: frames per sample. split_by: "number" (equal event counts) or "time".
+        timesteps: frames per sample (T). split_by: "number" (equal event counts) or "time".
         size: frame size, int or (H, W); 32 is the native sensor (no resize).
         normalize: "max" (each frame divided by its maximum) or None (raw counts).
         augment: DVS-CIFAR10's flip + circular shift (off by default).
         shuffle: None means True for "train".
         seed: seed of the emulator (the events), shuffling and augmentation.
         cache_dir: cache root (default ``$KERAS_TRT_CACHE_DIR`` or ``~/.cache/keras_trt``).
+        verbose: 1 (default) prints progress lines to stderr while the cache is built (the
+            first call, seconds); 0 prints nothing.
+        T: deprecated alias of ``timesteps`` (DeprecationWarning).
     """
     del data_dir
+    T = resolve_timesteps(timesteps, T, default=10)
     check_split(split)
-    check_positive_int("T", T)
+    check_positive_int("timesteps", T)
     check_positive_int("batch_size", batch_size)
     check_choice("split_by", split_by, ("number", "time"))
     check_choice("normalize", normalize, (None, "max"))
@@ -118,21 +128,29 @@ def digits_dvs(split="train", data_dir=None, batch_size=64, T=10, size=32, split
              "split_by": split_by, "normalize": normalize, "events_seed": int(seed),
              "sensor": SENSOR, "upsample": UPSAMPLE, **EMULATOR}
 
+    sample_index = []  # cache row -> digit index in scikit-learn's order, for error messages
+
     def build(tmp):
         from keras_trt.data.events import frame_events
+        from keras_trt.data.progress import Progress
 
-        events, offsets, labels = digits_dvs_events(seed, cache_dir)
+        events, offsets, labels = digits_dvs_events(seed, cache_dir, verbose=verbose)
         idx = split_indices(labels, split)
+        sample_index[:] = idx
         x = np.lib.format.open_memmap(os.path.join(tmp, "x.npy"), mode="w+",
                                       dtype=np.float32, shape=(len(idx), T, *size, 2))
+        progress = Progress(len(idx), f"digits_dvs {split}: framing", verbose=verbose,
+                            unit="recordings")
         for j, i in enumerate(idx):
-            x[j] = frame_events(events[offsets[i]:offsets[i + 1]], (SENSOR, SENSOR, 2), T=T,
-                                split_by=split_by, size=size, normalize=normalize)
+            x[j] = frame_events(events[offsets[i]:offsets[i + 1]], (SENSOR, SENSOR, 2),
+                                timesteps=T, split_by=split_by, size=size, normalize=normalize)
+            progress.update(j + 1)
         x.flush()
         del x
         cache.save_npy(os.path.join(tmp, "y.npy"), labels[idx])
 
-    arrays = cache.build(cache.entry_dir("digits_dvs", parts, cache_dir), build, meta=parts)
+    arrays = cache.build(cache.entry_dir("digits_dvs", parts, cache_dir), build, meta=parts,
+                         describe_sample=lambda j: f"digit {sample_index[j]}")
     from keras_trt.data.pipeline import array_dataset
 
     aug_fn = None

@@ -72,6 +72,13 @@ def emulate_saccades(images, seed=0, saccade_us=100_000, step_us=2_000, threshol
     """
     rng = np.random.default_rng(seed)
     images = np.asarray(images, np.float32)
+    if images.ndim != 3:
+        raise ValueError(f"images must be an (N, H, W) stack, got shape {images.shape}")
+    bad = ~np.isfinite(images).reshape(len(images), -1).all(axis=1)
+    if bad.any():
+        raise ValueError(f"images {np.flatnonzero(bad)[:5].tolist()} contain NaN or infinity "
+                         f"({int(bad.sum())} of {len(images)} images); expected finite "
+                         "intensities in [0, 1]")
     N, H, W = images.shape
     pad = int(np.ceil(max(abs(v) for xy in triangle for v in xy))) + 2
     c_on = np.clip(rng.normal(threshold, threshold_sigma, (N, H, W)), 0.05, None).astype(np.float32)

@@ -12,7 +12,7 @@ from keras_trt.data.events import EVENT_DTYPE, frame_events
 
 ev = np.zeros(4, dtype=EVENT_DTYPE)
 ev["t"] = [0, 1, 2, 3]; ev["x"] = [0, 1, 1, 2]; ev["y"] = 0; ev["p"] = [1, 0, 1, 1]
-frames = frame_events(ev, sensor_size=(4, 4, 2), T=2, size=None)   # (2, 4, 4, 2) counts
+frames = frame_events(ev, sensor_size=(4, 4, 2), timesteps=2, size=None)   # (2, 4, 4, 2)
 ```
 """
 
@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from keras_trt.data._common import check_choice, check_positive_int, check_size
+from keras_trt.data._common import check_choice, check_positive_int, check_size, resolve_timesteps
 
 # tonic's ordering/field names (t, x, y, p); p is 1 for ON and 0 for OFF.
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
@@ -28,14 +28,16 @@ SPLIT_MODES = ("number", "time")
 NORMALIZE_MODES = (None, "max")
 
 
-def frame_events(events, sensor_size, T=10, split_by="number", size=(48, 48), normalize=None,
-                 extend_last=False):
+def frame_events(events, sensor_size, timesteps=10, split_by="number", size=(48, 48),
+                 normalize=None, extend_last=False, T=None):
     """Turn one recording into float32 frames of shape (T, H, W, 2), channels-last.
 
     Args:
         events: structured array with fields t, x, y, p (tonic's layout), in time order.
+            Float fields must be finite: a NaN or infinity raises ValueError (cast to an
+            integer it would silently become an arbitrary pixel or time).
         sensor_size: (W, H, 2) like tonic's ``sensor_size``; events outside are dropped.
-        T: number of frames.
+        timesteps: number of frames T.
         split_by: "number": tonic's ``ToFrame(n_event_bins=T)``: frame i holds events
             [i*floor(N/T), (i+1)*floor(N/T)), the last N mod T events dropped (the
             reference CIFAR10-DVS preprocessing). "time": ``ToFrame(n_time_bins=T)``,
@@ -46,10 +48,11 @@ def frame_events(events, sensor_size, T=10, split_by="number", size=(48, 48), no
             channels, before resizing (an empty frame stays all zero, never NaN).
         extend_last: with split_by="number", add the N mod T left-over events to the last
             frame (SpikingJelly's N-Caltech101 frames) instead of dropping them.
+        T: deprecated alias of ``timesteps``.
     """
     from tonic.transforms import ToFrame
 
-    check_positive_int("T", T)
+    T = check_positive_int("timesteps", resolve_timesteps(timesteps, T, default=10))
     check_choice("split_by", split_by, SPLIT_MODES)
     check_choice("normalize", normalize, NORMALIZE_MODES)
     W, H, P = (int(s) for s in sensor_size)
@@ -80,6 +83,16 @@ def _as_tonic_events(events, W, H):
     missing = {"t", "x", "y", "p"} - set(names)
     if missing:
         raise ValueError(f"events need fields t, x, y, p; missing {sorted(missing)}")
+    for n in ("t", "x", "y", "p"):
+        field = np.asarray(events[n])
+        if field.dtype.kind in "fc":
+            bad = ~np.isfinite(field)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"events contain {int(bad.sum())} non-finite value(s) in field {n!r} (the "
+                    f"first at event {i}: {field[i]!r}); expected finite numbers: every event "
+                    "needs a real time, pixel and polarity")
     ev = np.empty(len(events), EVENT_DTYPE)
     for n in ("t", "x", "y"):
         ev[n] = events[n]
@@ -111,6 +124,15 @@ def resize_frames(frames, size):
 
 
 # --------------------------------------------------------------------------- readers
+AEDAT4_EXPECTED = ("expected an AEDAT 4 file holding one stream of DVS events (tonic's "
+                   "CIFAR10-DVS release)")
+ATIS_EXPECTED = ("expected 40-bit ATIS events in time order (N-Caltech101 / N-MNIST .bin: "
+                 "x, y, polarity and a 23-bit timestamp per 5 bytes)")
+# Garbage bytes decode to random timestamps, half of the steps going backwards; a genuine
+# recording's timestamps never decrease. The margin tolerates a rare glitch, not garbage.
+MAX_BACKWARD_FRACTION = 0.01
+
+
 def read_aedat4(path):
     """CIFAR10-DVS recording (.aedat4) via tonic's reader, as tonic's CIFAR10DVS does."""
     from tonic.io import read_aedat4 as _read
@@ -118,7 +140,12 @@ def read_aedat4(path):
     try:
         raw = _read(path)
     except Exception as e:  # the aedat decoder raises plain Exceptions on bad files
-        raise ValueError(f"corrupt or unreadable .aedat4 file {path}: {e}") from e
+        raise ValueError(f"corrupt or unreadable .aedat4 file {path} "
+                         f"({os.path.getsize(path)} bytes): {e}; {AEDAT4_EXPECTED}. "
+                         "Replace it with a fresh copy or remove it.") from None
+    if len(raw) == 0:
+        raise ValueError(f"empty recording {path}: no events; {AEDAT4_EXPECTED}. Replace it "
+                         "with a fresh copy or remove it.")
     ev = np.empty(len(raw), EVENT_DTYPE)
     ev["t"], ev["x"], ev["y"] = raw["t"], raw["x"], raw["y"]
     ev["p"] = raw[raw.dtype.names[3]]
@@ -130,6 +157,8 @@ def read_atis_bin(path):
 
     Unlike ``tonic.datasets.NCALTECH101.__getitem__``, x and y are NOT shifted to start
     at 0: frames use the fixed 240x180 sensor like SpikingJelly's frames (SPEC 5.4).
+    The format has no header or checksum, so any bytes decode: a file with no events, or
+    whose timestamps go backwards (garbage, a wrong format), raises ValueError naming it.
     """
     from tonic.datasets import NCALTECH101
     from tonic.io import read_mnist_file
@@ -137,11 +166,20 @@ def read_atis_bin(path):
     size = os.path.getsize(path)
     if size % 5:
         raise ValueError(f"corrupt or truncated ATIS .bin file {path}: {size} bytes is not a "
-                         "multiple of the 5-byte (40-bit) event size")
+                         f"multiple of the 5-byte (40-bit) event size; {ATIS_EXPECTED}")
     try:
         raw = read_mnist_file(path, dtype=NCALTECH101.dtype)
     except Exception as e:
-        raise ValueError(f"corrupt or unreadable ATIS .bin file {path}: {e}") from e
+        raise ValueError(f"corrupt or unreadable ATIS .bin file {path}: {e}; "
+                         f"{ATIS_EXPECTED}") from None
+    if len(raw) == 0:
+        raise ValueError(f"empty recording {path} ({size} bytes): no events; {ATIS_EXPECTED}. "
+                         "Replace it with a fresh copy or remove it.")
+    backward = int(np.count_nonzero(np.diff(raw["t"].astype(np.int64)) < 0))
+    if backward > MAX_BACKWARD_FRACTION * max(len(raw) - 1, 1):
+        raise ValueError(f"corrupt ATIS .bin file {path}: {backward} of {len(raw) - 1} "
+                         f"timestamp steps go backwards; {ATIS_EXPECTED}. Replace it with a "
+                         "fresh copy or remove it.")
     ev = np.empty(len(raw), EVENT_DTYPE)
     for n in ("t", "x", "y", "p"):
         ev[n] = raw[n]
@@ -151,31 +189,74 @@ def read_atis_bin(path):
 READERS = {"aedat4": read_aedat4, "atis_bin": read_atis_bin}
 
 
-def _frame_file(job):
-    # Module-level so process pools can pickle it.
-    reader, path, kwargs = job
-    return frame_events(READERS[reader](path), **kwargs)
+def frame_file(reader, path, **frame_kwargs):
+    """Read one recording with ``READERS[reader]`` and frame it; errors name the file."""
+    events = READERS[reader](path)
+    try:
+        return frame_events(events, **frame_kwargs)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
-def frame_files(paths, reader, out, num_workers=None, **frame_kwargs):
+def frame_files(paths, reader, out, num_workers=None, verbose=0, desc="framing", **frame_kwargs):
     """Frame every file of `paths` into the preallocated array `out` (N, T, h, w, 2).
 
-    Large jobs run in a process pool (``num_workers`` processes, default: all cores, at
-    most 8); small ones (or ``num_workers=1``) in this process, where a pool's start-up
-    would cost more than it saves.
-    """
-    jobs = [(reader, p, frame_kwargs) for p in paths]
-    workers = min(os.cpu_count() or 1, 8) if num_workers is None else int(num_workers)
-    if workers <= 1 or len(jobs) < 64:
-        for i, job in enumerate(jobs):
-            out[i] = _frame_file(job)
-        return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    Files are framed by ``num_workers`` threads (default: all cores, at most 8). Threads,
+    not processes: reading (numpy), tonic's counting (``np.add.at``) and Pillow's resize
+    release the GIL for most of their time, so threads scale with the cores, start
+    instantly, and need no ``if __name__ == "__main__":`` guard in the calling script (a
+    "spawn" or "forkserver" process pool re-runs an unguarded script in every worker;
+    see docs/datasets.md for the measurements). The first failing file stops the
+    remaining work and raises its error, which names the file.
 
-    # "spawn": the parent usually has TensorFlow loaded, and forking it is unsafe.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        for i, frames in enumerate(pool.map(_frame_file, jobs, chunksize=8)):
-            out[i] = frames
+    Args:
+        verbose: 1 prints a progress line to stderr every few seconds, 0 nothing.
+        desc: what the progress lines say is being built.
+    """
+    from keras_trt.data.progress import Progress
+
+    check_choice("reader", reader, tuple(READERS))
+    if num_workers is not None:
+        check_positive_int("num_workers", num_workers)
+    workers = min(os.cpu_count() or 1, 8) if num_workers is None else num_workers
+    progress = Progress(len(paths), desc, verbose=verbose, unit="recordings")
+    _import_framing_dependencies(reader)
+    if workers <= 1 or len(paths) <= 1:
+        for i, path in enumerate(paths):
+            out[i] = frame_file(reader, path, **frame_kwargs)
+            progress.update(i + 1)
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(min(workers, len(paths)), thread_name_prefix="keras_trt-framing")
+    try:
+        # Bounded look-ahead: a few jobs per thread in flight, results written in order.
+        window = 4 * workers
+        pending = {}
+        for i, path in enumerate(paths):
+            pending[i] = pool.submit(frame_file, reader, path, **frame_kwargs)
+            done = i - window
+            if done >= 0:
+                out[done] = pending.pop(done).result()
+                progress.update(done + 1)
+        for i in sorted(pending):
+            out[i] = pending.pop(i).result()
+            progress.update(i + 1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
+
+
+def _import_framing_dependencies(reader):
+    # Imported once here: a first import of tonic (and torch under it) in several worker
+    # threads at once would serialise on the import lock anyway.
+    import tonic.io  # noqa: F401
+    import tonic.transforms  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+    if reader == "aedat4":
+        try:
+            import aedat  # noqa: F401
+        except ImportError:
+            raise ImportError("reading CIFAR10-DVS .aedat4 files needs the aedat package: "
+                              "pip install aedat (or keras-trt[data])") from None

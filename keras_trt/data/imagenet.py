@@ -13,6 +13,7 @@ test = kt.data.imagenet100("test", data_dir="~/imagenet")     # ~/imagenet/val/<
 
 import math
 import os
+import re
 
 from keras_trt.data._common import check_positive_int, check_size, check_split, resolve_data_dir
 
@@ -77,6 +78,9 @@ def imagenet100(split="train", data_dir=None, batch_size=64, augment=None, shuff
         data_dir: folder holding ``train/`` and ``val/``; default ``$KERAS_TRT_DATA_DIR``.
         batch_size, augment, shuffle, seed: as :func:`keras_trt.data.cifar10`.
         image_size: output side (224). resize_size: test-time shorter side (256).
+
+    A corrupt or unreadable image stops the epoch with an error whose message names the
+    file and what was expected (decoded images are uint8, so they cannot hold NaN).
     """
     check_positive_int("batch_size", batch_size)
     image_size = check_size(image_size, "image_size")
@@ -107,11 +111,38 @@ def imagenet100(split="train", data_dir=None, batch_size=64, augment=None, shuff
     return ds.prefetch(AUTOTUNE)
 
 
+IMAGE_EXPECTED = "expected a JPEG, PNG, GIF or BMP image (ImageNet's .JPEG files)"
+
+
+def decode_image_file(path):
+    """One image file as a uint8 (H, W, 3) tensor; a corrupt file raises ValueError naming it.
+
+    TensorFlow's decoder, run eagerly so that its error (which does not know the file)
+    can be re-raised with the path: a bare "Invalid JPEG data" from deep inside a
+    training epoch would not say which of 130,000 files to replace. The decoding kernel
+    itself is the same as in a graph and runs in tf.data's parallel map threads.
+    """
+    import tensorflow as tf
+
+    path = os.fsdecode(path.numpy() if hasattr(path, "numpy") else path)
+    try:
+        # decode_image handles the few PNG/CMYK files hidden among ImageNet's .JPEGs.
+        return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    except tf.errors.OpError as e:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"image file {path} disappeared after the dataset was "
+                                    f"created; {IMAGE_EXPECTED}") from None
+        reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\].*$", "", e.message).strip().rstrip(".")
+        raise ValueError(f"corrupt or unreadable image file {path} ({os.path.getsize(path)} "
+                         f"bytes): {reason}; {IMAGE_EXPECTED}. Replace it with a fresh copy or "
+                         "remove it.") from None
+
+
 def _decode(path):
     import tensorflow as tf
 
-    # decode_image handles the few PNG/CMYK files hidden among ImageNet's .JPEGs.
-    img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    img = tf.py_function(decode_image_file, [path], tf.uint8)
+    img.set_shape((None, None, 3))
     return tf.cast(img, tf.float32) / 255.0
 
 

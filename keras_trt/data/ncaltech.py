@@ -7,7 +7,7 @@ model.fit(train, epochs=...)                              # x: (B, 10, 48, 48, 2
 ```
 """
 
-from keras_trt.data._common import resolve_data_dir
+from keras_trt.data._common import resolve_data_dir, resolve_timesteps
 from keras_trt.data._dvs import check_args, dvs_dataset, find_root
 
 # SpikingJelly's fixed frame size (H=180, W=240); tonic's (W, H, P) order.
@@ -22,8 +22,9 @@ LAYOUT = ("<data_dir>/NCALTECH101/Caltech101/<class>/image_NNNN.bin (tonic's sav
           "(100 objects + BACKGROUND_Google), 8,709 recordings in 40-bit ATIS format")
 
 
-def ncaltech101(split="train", data_dir=None, batch_size=64, T=10, split_by="number", size=48,
-                shuffle=None, seed=None, cache_dir=None, num_workers=None):
+def ncaltech101(split="train", data_dir=None, batch_size=64, timesteps=10, split_by="number",
+                size=48, shuffle=None, seed=None, cache_dir=None, num_workers=None, verbose=1,
+                T=None):
     """N-Caltech101 as (B, T, 48, 48, 2) float32 raw event counts and int32 labels.
 
     Recordings are read with tonic's ATIS reader (``tonic.io.read_mnist_file`` with
@@ -36,13 +37,16 @@ def ncaltech101(split="train", data_dir=None, batch_size=64, T=10, split_by="num
     SpikingJelly's DatasetFolder). Split: per class, the first ceil(0.9 n) recordings in
     file order train, the rest test. No augmentation (SPEC 5.4).
 
-    Args: as :func:`keras_trt.data.cifar10dvs` (no ``augment``).
+    Args: as :func:`keras_trt.data.dvs_cifar10` (no ``augment``): ``timesteps`` (T=
+    is its deprecated alias), ``num_workers`` framing threads, ``verbose`` progress lines.
 
     Raises:
         FileNotFoundError: no recordings under ``data_dir`` (no download is attempted).
-        ValueError: a bad argument, or a corrupt/truncated .bin (the message names it).
+        ValueError: a bad argument, or a corrupt, truncated or empty .bin (the message
+            names the file and what was expected).
     """
-    check_args(split, T, batch_size, split_by, size)
+    timesteps = resolve_timesteps(timesteps, T, default=10)
+    check_args(split, timesteps, batch_size, split_by, size, num_workers)
     data_dir = resolve_data_dir(data_dir)
     root, found = find_root(data_dir, ("NCALTECH101/Caltech101", "Caltech101", ""), ".bin",
                             "N-Caltech101", LAYOUT, SOURCE)
@@ -54,9 +58,11 @@ def ncaltech101(split="train", data_dir=None, batch_size=64, T=10, split_by="num
     files_by_label = {i: found[c] for i, c in enumerate(sorted(found))}
     return dvs_dataset(
         name="ncaltech101", split=split, root=root, files_by_label=files_by_label,
-        reader="atis_bin", sensor_size=SENSOR_SIZE, T=T, split_by=split_by, size=size,
+        reader="atis_bin", sensor_size=SENSOR_SIZE, timesteps=timesteps, split_by=split_by,
+        size=size,
         normalize=None, extend_last=True, rounding="ceil", batch_size=batch_size,
-        shuffle=shuffle, augment=None, seed=seed, cache_dir=cache_dir, num_workers=num_workers)
+        shuffle=shuffle, augment=None, seed=seed, cache_dir=cache_dir, num_workers=num_workers,
+        verbose=verbose)
 
 
 def class_names(data_dir=None):

@@ -62,8 +62,8 @@ def test_loader_split_shapes_and_nonempty_frames(digits_cache):
 
 @pytest.mark.backend_independent
 def test_loader_options(digits_cache):
-    x, _ = next(iter(kt.data.digits_dvs("test", cache_dir=digits_cache, batch_size=3, T=4,
-                                        size=16, normalize=None, shuffle=False)))
+    x, _ = next(iter(kt.data.digits_dvs("test", cache_dir=digits_cache, batch_size=3,
+                                        timesteps=4, size=16, normalize=None, shuffle=False)))
     assert x.shape == (3, 4, 16, 16, 2) and x.numpy().max() > 1.0   # raw (resized) counts
     with pytest.raises(ValueError, match="normalize"):
         kt.data.digits_dvs("train", normalize="sum", cache_dir=digits_cache)
@@ -74,7 +74,7 @@ def test_loader_options(digits_cache):
 def test_fit_accepts_the_dataset_on_this_backend(digits_cache):
     import keras
 
-    ds = kt.data.digits_dvs("test", cache_dir=digits_cache, batch_size=64, T=4, size=8)
+    ds = kt.data.digits_dvs("test", cache_dir=digits_cache, batch_size=64, timesteps=4, size=8)
     model = keras.Sequential([keras.Input((4, 8, 8, 2)), keras.layers.Flatten(),
                               keras.layers.Dense(10)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -19,7 +19,7 @@ def test_split_by_number_counts_per_polarity():
     # 7 events, T=3 -> floor(7/3)=2 per frame, the last event dropped (reference code).
     ev = _events(t=[0, 1, 2, 3, 4, 5, 6], x=[0, 0, 1, 2, 2, 3, 3], y=[0, 0, 1, 2, 2, 0, 0],
                  p=[1, 1, 0, 1, 0, 0, 1])
-    f = frame_events(ev, sensor_size=(4, 3, 2), T=3, size=None)
+    f = frame_events(ev, sensor_size=(4, 3, 2), timesteps=3, size=None)
     assert f.shape == (3, 3, 4, 2) and f.dtype == np.float32
     want = np.zeros((3, 3, 4, 2), np.float32)
     want[0, 0, 0, 1] = 2          # two ON events on the same pixel are counted, not clipped
@@ -32,7 +32,7 @@ def test_split_by_number_counts_per_polarity():
 
 def test_extend_last_keeps_the_remainder():
     ev = _events(t=np.arange(7), x=np.arange(7), y=0, p=1)
-    f = frame_events(ev, sensor_size=(8, 1, 2), T=3, size=None, extend_last=True)
+    f = frame_events(ev, sensor_size=(8, 1, 2), timesteps=3, size=None, extend_last=True)
     np.testing.assert_array_equal(f[..., 1].sum(axis=(1, 2)), [2, 2, 3])
     assert f[2, 0, 6, 1] == 1
 
@@ -40,19 +40,19 @@ def test_extend_last_keeps_the_remainder():
 def test_split_by_time():
     # window = (90 - 0) // 3 = 30 us: [0, 30), [30, 60), [60, 90).
     ev = _events(t=[0, 10, 29, 30, 59, 60, 89, 90], x=[0, 1, 2, 3, 4, 5, 6, 7], y=0, p=1)
-    f = frame_events(ev, sensor_size=(8, 1, 2), T=3, split_by="time", size=None)
+    f = frame_events(ev, sensor_size=(8, 1, 2), timesteps=3, split_by="time", size=None)
     np.testing.assert_array_equal(f[..., 1].sum(axis=(1, 2)), [3, 2, 2])
 
 
 def test_max_normalisation_and_empty_frames():
     ev = _events(t=[0, 1, 2, 3], x=[0, 0, 1, 1], y=0, p=[1, 1, 0, 1])
-    f = frame_events(ev, sensor_size=(2, 1, 2), T=2, size=None, normalize="max")
+    f = frame_events(ev, sensor_size=(2, 1, 2), timesteps=2, size=None, normalize="max")
     np.testing.assert_allclose(f[0, 0, :, 1], [1.0, 0.0])
     np.testing.assert_allclose(f[1, 0, 1], [1.0, 1.0])
     # Fewer events than frames: every frame empty, all zero, no NaN.
-    g = frame_events(ev[:1], sensor_size=(2, 1, 2), T=4, size=None, normalize="max")
+    g = frame_events(ev[:1], sensor_size=(2, 1, 2), timesteps=4, size=None, normalize="max")
     assert g.shape == (4, 1, 2, 2) and not np.isnan(g).any() and g.max() == 0
-    h = frame_events(ev[:0], sensor_size=(3, 2, 2), T=4, size=None)
+    h = frame_events(ev[:0], sensor_size=(3, 2, 2), timesteps=4, size=None)
     assert h.shape == (4, 2, 3, 2) and h.max() == 0
 
 
@@ -73,9 +73,9 @@ def test_resize_each_channel_independently_antialiased():
 
 def test_events_outside_the_sensor_are_dropped_and_bad_args_raise():
     ev = _events(t=[0, 1], x=[0, 5], y=[0, 0], p=[1, 1])
-    f = frame_events(ev, sensor_size=(2, 1, 2), T=1, size=None)
+    f = frame_events(ev, sensor_size=(2, 1, 2), timesteps=1, size=None)
     assert f.sum() == 1
     with pytest.raises(ValueError, match="split_by"):
         frame_events(ev, sensor_size=(2, 1, 2), split_by="events")
-    with pytest.raises(ValueError, match="T"):
-        frame_events(ev, sensor_size=(2, 1, 2), T=0)
+    with pytest.raises(ValueError, match="timesteps"):
+        frame_events(ev, sensor_size=(2, 1, 2), timesteps=0)
