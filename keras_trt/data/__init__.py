@@ -47,11 +47,40 @@ _SUBMODULES = (
 )
 
 
+# What each optional package is for, and where it comes from, for the missing-package error.
+_PACKAGES = {
+    "tensorflow": "TensorFlow (tf.data feeds every backend): install the extra "
+                  "keras-trt[tensorflow] or keras-trt[tensorflow-cpu], or any TensorFlow build "
+                  "yourself (e.g. tensorflow[and-cuda])",
+    "tensorflow_datasets": "tensorflow-datasets: install the extra keras-trt[data]",
+    "tonic": "tonic: install the extra keras-trt[data]",
+    "sklearn": "scikit-learn: install the extra keras-trt[data]",
+    "PIL": "pillow: install the extra keras-trt[data]",
+}
+
+
+# Modules that work on NumPy events alone; every other one builds tf.data pipelines.
+_WITHOUT_TENSORFLOW = ("dvs_emulator", "events", "progress")
+
+
+def _import(module):
+    try:
+        if module not in _WITHOUT_TENSORFLOW:
+            # Loaders import TensorFlow only when called: check here, where the error is clear.
+            importlib.import_module("tensorflow")
+        return importlib.import_module(f"keras_trt.data.{module}")
+    except ModuleNotFoundError as error:
+        top = (error.name or "").split(".")[0]
+        if top not in _PACKAGES:
+            raise
+        raise ImportError(f"keras_trt.data.{module} needs {_PACKAGES[top]}.") from error
+
+
 def __getattr__(name):
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"keras_trt.data.{_EXPORTS[name]}"), name)
+        value = getattr(_import(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f"keras_trt.data.{name}")
+        value = _import(name)
     else:
         raise AttributeError(f"module 'keras_trt.data' has no attribute {name!r}")
     globals()[name] = value

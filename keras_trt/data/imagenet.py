@@ -25,10 +25,7 @@ SPLIT_FOLDERS = {"train": "train", "test": "val"}
 
 def imagenet100_classes():
     """The 100 WordNet ids in label order (sorted, as torchvision's ImageFolder does)."""
-    try:
-        from importlib.resources import files
-    except ImportError:  # Python < 3.9
-        from importlib_resources import files
+    from importlib.resources import files
     text = files("keras_trt.data").joinpath("imagenet100_classes.txt").read_text()
     return sorted(w for w in text.split() if w)
 

@@ -1,6 +1,10 @@
 """Loader arguments shared with layers and models (timesteps=), progress lines, documented sizes."""
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from keras_trt.data.events import EVENT_DTYPE, frame_events
 from keras_trt.data.progress import Progress
 
 pytestmark = pytest.mark.backend_independent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _first(ds):
@@ -99,3 +104,18 @@ def test_progress_lines_are_periodic(capsys):
     slow.update(2)                                           # not due: no line
     slow.update(4)
     assert len(capsys.readouterr().err.splitlines()) == 2    # start and end only
+
+
+def test_a_missing_tensorflow_names_the_extras_to_install():
+    # A fresh interpreter in which `import tensorflow` fails, as on a torch-only install.
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "import keras_trt as kt\n"
+            "try:\n"
+            "    kt.data.digits_dvs\n"
+            "except ImportError as error:\n"
+            "    print(error)\n")
+    env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "keras-trt[tensorflow]" in out.stdout and "keras-trt[tensorflow-cpu]" in out.stdout
