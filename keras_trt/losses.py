@@ -24,12 +24,16 @@ model.compile(optimizer="adam",
 
 import contextlib
 import contextvars
-import sys
 
 import keras
 from keras import ops
 
 from keras_trt import regularizers
+
+try:  # Keras has no public accessor for the current name scope (see TRTLoss.call)
+    from keras.src.backend.common.name_scope import current_path as _keras_name_scope
+except ImportError:  # pragma: no cover - a Keras without it: the check is skipped
+    _keras_name_scope = None
 
 __all__ = ["SDTLoss", "TETLoss", "TRTLoss"]
 
@@ -143,7 +147,11 @@ _PENALTY_SCOPE = contextvars.ContextVar("keras_trt_penalty_scope", default=False
 
 @contextlib.contextmanager
 def weight_penalty_scope():
-    """Marks a loss computation whose caller adds TRT's weight penalty itself."""
+    """Marks a loss computation whose caller adds TRT's weight penalty itself.
+
+    `SpikingModel.compute_loss` enters it; a TRTLoss that a `keras.Model.compute_loss`
+    evaluates outside it raises a TypeError (see `TRTLoss`).
+    """
     token = _PENALTY_SCOPE.set(True)
     try:
         yield
@@ -151,18 +159,17 @@ def weight_penalty_scope():
         _PENALTY_SCOPE.reset(token)
 
 
-def _calling_model():
-    """The keras.Model whose `compute_loss` is on the call stack, if any."""
-    frame = sys._getframe(2)
-    for _ in range(40):
-        if frame is None:
-            return None
-        if frame.f_code.co_name in ("compute_loss", "_compute_loss"):
-            owner = frame.f_locals.get("self")
-            if isinstance(owner, keras.Model):
-                return owner
-        frame = frame.f_back
-    return None
+def _inside_a_models_compiled_loss():
+    """Whether a `keras.Model.compute_loss` is evaluating the losses given to `compile`.
+
+    Keras evaluates them through the `CompileLoss` container that `compile` builds, whose
+    `__call__` opens the name scope "compile_loss" around every compiled loss. The scope
+    is Python state set while the step is traced too, so this holds under jax.jit and
+    tf.function/XLA as well as eagerly.
+    """
+    if _keras_name_scope is None:
+        return False
+    return "compile_loss" in _keras_name_scope().split("/")
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -174,7 +181,18 @@ class TRTLoss(_TemporalLoss):
     weight (t counts from 0). This object computes the CE/MSE part; the R_t part needs
     the model's weights, so compile it on a `keras_trt.SpikingModel`, whose training step
     adds `weight_penalty(...)`. Compiled on a plain `keras.Model` it raises a TypeError
-    at the first training step rather than silently dropping the penalty.
+    at the first training (or evaluation) step rather than silently dropping the penalty.
+
+    How that is detected: Keras cannot tell a loss which model compiled it, and plain
+    `keras.Model.compile` is not ours to extend, so the check is made when the loss runs.
+    `SpikingModel.compute_loss` evaluates the compiled losses inside
+    `weight_penalty_scope()`; any `keras.Model.compute_loss` evaluates them inside Keras'
+    "compile_loss" name scope. A TRTLoss that finds itself in the second without the
+    first raises. Called any other way (on its own, or by your own `compute_loss` that
+    adds a penalty itself) it returns the data term. Keras has no public accessor for
+    the current name scope, so it is read from `keras.src` (tests cover it on every
+    backend; a Keras without it skips the check rather than failing to import).
+
 
     Note: the paper says heavier weights decay slower; the formula (and code) make the
     factor of larger |w| shrink faster over t. keras-trt follows the formula.
@@ -200,15 +218,13 @@ class TRTLoss(_TemporalLoss):
         self.epsilon = _check_range(epsilon, "epsilon", "TRTLoss")
 
     def call(self, y_true, y_pred):
-        if not _PENALTY_SCOPE.get():
-            model = _calling_model()
-            if model is not None:
-                raise TypeError(
-                    f"TRTLoss was compiled on a {type(model).__name__}, which cannot add "
-                    "TRT's weight penalty, so it would be silently dropped. Build the model "
-                    "as keras_trt.SpikingModel(inputs, outputs) (or subclass it), or use "
-                    "keras_trt.losses.TETLoss if you do not want the penalty."
-                )
+        if not _PENALTY_SCOPE.get() and _inside_a_models_compiled_loss():
+            raise TypeError(
+                "TRTLoss was compiled on a model that is not a keras_trt.SpikingModel, "
+                "which cannot add TRT's weight penalty, so it would be silently dropped. "
+                "Build the model as keras_trt.SpikingModel(inputs, outputs) (or subclass "
+                "it), or use keras_trt.losses.TETLoss if you do not want the penalty."
+            )
         one_hot, y_pred = self._prepare(y_true, y_pred)
         loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
         if self.eta == 0.0:
