@@ -1,8 +1,17 @@
 """SDT, TET and TRT losses on per-timestep logits (SPEC 3).
 
 All take `y_pred` of shape (B, T, C) (logits at every timestep) and integer labels of
-shape (B,) or (B, 1), or one-hot labels (B, C). Each returns per-sample values that Keras
-averages over the batch, which equals the reference's batch means.
+shape (B,) or (B, 1), or one-hot / class-probability labels (B, C). Each returns
+per-sample values that Keras averages over the batch, which equals the reference's batch
+means.
+
+Invalid labels (outside [0, C), non-integer, or probability rows that are negative,
+non-finite or do not sum to 1) never give a silent loss: called eagerly, a loss raises
+a ValueError naming them; inside a compiled step (jax.jit, tf.function/XLA,
+torch.compile), where label values are symbolic, or inside a `keras_trt.SpikingModel`
+step, whose `fit`/`evaluate` check the data first, each invalid row's loss is NaN, so the
+logged loss is NaN and `keras.callbacks.TerminateOnNaN` stops training (see
+`keras_trt.labels`).
 
 - `SDTLoss`: cross-entropy of the time-averaged logits.
 - `TETLoss(lam, phi)`: (1 - lam) * mean_t CE(O_t) + lam * mean (O - phi)^2.
@@ -28,7 +37,7 @@ import contextvars
 import keras
 from keras import ops
 
-from keras_trt import regularizers
+from keras_trt import labels, regularizers
 
 try:  # Keras has no public accessor for the current name scope (see TRTLoss.call)
     from keras.src.backend.common.name_scope import current_path as _keras_name_scope
@@ -47,27 +56,6 @@ def _check_logits(y_pred, loss_name):
         )
 
 
-def _one_hot_labels(y_true, num_classes, loss_name):
-    """Integer labels (B,) / (B, 1) or one-hot (B, C) -> float32 one-hot (B, C)."""
-    shape = tuple(y_true.shape)
-    if len(shape) == 2 and shape[-1] not in (1, None):
-        if shape[-1] != num_classes:
-            raise ValueError(
-                f"{loss_name}: one-hot `y_true` has {shape[-1]} classes but `y_pred` has "
-                f"{num_classes}; expected y_true of shape (batch, {num_classes}) or "
-                "integer labels of shape (batch,)."
-            )
-        return ops.cast(y_true, "float32")
-    if len(shape) == 2:
-        y_true = ops.squeeze(y_true, axis=-1)
-    elif len(shape) != 1:
-        raise ValueError(
-            f"{loss_name}: `y_true` must be integer labels (batch,) or one-hot "
-            f"(batch, {num_classes}), got shape {shape}."
-        )
-    return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype="float32")
-
-
 def _cross_entropy(one_hot, logits):
     """CE of logits (..., C) against one-hot (B, C) broadcast over the middle axes."""
     log_probs = ops.log_softmax(logits, axis=-1)
@@ -77,11 +65,16 @@ def _cross_entropy(one_hot, logits):
 
 
 class _TemporalLoss(keras.losses.Loss):
-    def _prepare(self, y_true, y_pred):
+    def call(self, y_true, y_pred):
         name = type(self).__name__
         _check_logits(y_pred, name)
         y_pred = ops.cast(y_pred, "float32")
-        return _one_hot_labels(y_true, y_pred.shape[-1], name), y_pred
+        targets, valid = labels.class_targets(y_true, y_pred.shape[-1], name)
+        return labels.nan_where_invalid(self.per_sample_loss(targets, y_pred), valid)
+
+    def per_sample_loss(self, targets, logits):
+        """The loss (B,) of float32 `logits` (B, T, C) against `targets` (B, C)."""
+        raise NotImplementedError
 
 
 def _check_range(value, name, cls, low=0.0, high=None):
@@ -96,6 +89,9 @@ def _check_range(value, name, cls, low=0.0, high=None):
 class SDTLoss(_TemporalLoss):
     """Standard direct training: cross-entropy of the time-averaged logits (SPEC 3.1).
 
+    Invalid labels raise a ValueError eagerly and give NaN inside compiled steps (see the
+    module docstring).
+
     ```python
     import keras_trt as kt
     loss = kt.losses.SDTLoss()
@@ -105,9 +101,8 @@ class SDTLoss(_TemporalLoss):
     def __init__(self, name="sdt_loss", **kwargs):
         super().__init__(name=name, **kwargs)
 
-    def call(self, y_true, y_pred):
-        one_hot, y_pred = self._prepare(y_true, y_pred)
-        return _cross_entropy(one_hot, ops.mean(y_pred, axis=1))
+    def per_sample_loss(self, targets, logits):
+        return _cross_entropy(targets, ops.mean(logits, axis=1))
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -115,6 +110,9 @@ class TETLoss(_TemporalLoss):
     """Temporal efficient training (SPEC 3.2): per-timestep CE plus an MSE to `phi`.
 
     `L = (1 - lam) * (1/T) sum_t CE(O_t, y) + lam * mean((O - phi)^2)`.
+
+    Invalid labels raise a ValueError eagerly and give NaN inside compiled steps (see the
+    module docstring).
 
     ```python
     import keras_trt as kt
@@ -127,12 +125,11 @@ class TETLoss(_TemporalLoss):
         self.lam = _check_range(lam, "lam", "TETLoss", 0.0, 1.0)
         self.phi = float(phi)
 
-    def call(self, y_true, y_pred):
-        one_hot, y_pred = self._prepare(y_true, y_pred)
-        loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
+    def per_sample_loss(self, targets, logits):
+        loss = ops.mean(_cross_entropy(targets, logits), axis=1)
         if self.lam == 0.0:
             return loss
-        mse = ops.mean(ops.square(y_pred - self.phi), axis=(1, 2))
+        mse = ops.mean(ops.square(logits - self.phi), axis=(1, 2))
         return (1.0 - self.lam) * loss + self.lam * mse
 
     def get_config(self):
@@ -193,6 +190,8 @@ class TRTLoss(_TemporalLoss):
     the current name scope, so it is read from `keras.src` (tests cover it on every
     backend; a Keras without it skips the check rather than failing to import).
 
+    Labels are checked as the module docstring says: a ValueError eagerly, NaN rows
+    inside compiled steps.
 
     Note: the paper says heavier weights decay slower; the formula (and code) make the
     factor of larger |w| shrink faster over t. keras-trt follows the formula.
@@ -225,11 +224,13 @@ class TRTLoss(_TemporalLoss):
                 "Build the model as keras_trt.SpikingModel(inputs, outputs) (or subclass "
                 "it), or use keras_trt.losses.TETLoss if you do not want the penalty."
             )
-        one_hot, y_pred = self._prepare(y_true, y_pred)
-        loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
+        return super().call(y_true, y_pred)
+
+    def per_sample_loss(self, targets, logits):
+        loss = ops.mean(_cross_entropy(targets, logits), axis=1)
         if self.eta == 0.0:
             return loss
-        mse = ops.mean(ops.square(y_pred - one_hot[:, None, :]), axis=(1, 2))
+        mse = ops.mean(ops.square(logits - targets[:, None, :]), axis=(1, 2))
         return (1.0 - self.eta) * loss + self.eta * mse
 
     def weight_penalty(self, weights, timesteps):
