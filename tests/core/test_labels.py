@@ -1,8 +1,8 @@
 """Invalid class labels are refused, never turned into a silent loss of 0.
 
-Eagerly (NumPy or eager tensors) the losses and the metrics raise a ValueError naming
-the bad values; inside a compiled step (values symbolic) the rows with an invalid label
-give NaN.
+Eagerly (NumPy or eager tensors) the losses, the metrics and SpikingModel.fit/evaluate
+raise a ValueError naming the bad values; inside a compiled step (values symbolic) the
+rows with an invalid label give NaN.
 """
 
 import keras
@@ -12,6 +12,7 @@ import pytest
 import keras_trt as kt
 from tests.conftest import BACKEND, to_numpy
 from tests.core import reference
+from tests.core.test_training import C, data, tiny_model
 
 LOSSES = [kt.losses.SDTLoss(), kt.losses.TETLoss(lam=0.2), kt.losses.TRTLoss(eta=0.3)]
 METRICS = [kt.metrics.TemporalAccuracy, kt.metrics.TemporalCrossEntropy]
@@ -78,7 +79,7 @@ def _compiled(fn):
         import tensorflow as tf
         return tf.function(fn, jit_compile=True)
     pytest.skip("torch has no symbolic tensors outside torch.compile (minutes to compile "
-                "here)")
+                "here); its in-step behaviour is covered by the SpikingModel test below")
 
 
 @pytest.mark.parametrize("loss_cls", [kt.losses.SDTLoss, kt.losses.TETLoss,
@@ -101,3 +102,60 @@ def test_compiled_metric_gives_nan_on_invalid_rows():
     assert np.isnan(acc[1])
     np.testing.assert_array_equal(acc[[0, 2, 3]],
                                   (z.mean(1).argmax(-1) == y)[[0, 2, 3]].astype("float32"))
+
+
+def _compiled_model(seed=0):
+    model = tiny_model(seed=seed)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=kt.losses.TRTLoss(lam=1e-3))
+    return model
+
+
+def _weights(model):
+    return [to_numpy(v).copy() for v in model.trainable_variables]
+
+
+@pytest.mark.parametrize("bad_row", [0, 6])
+def test_spiking_model_fit_rejects_bad_numpy_labels_before_training(bad_row):
+    x, y = data(8)
+    y[bad_row] = C + 4
+    model = _compiled_model()
+    before = _weights(model)
+    with pytest.raises(ValueError, match=rf"labels \[{C + 4}\] outside the {C} classes"):
+        model.fit(x, y, batch_size=4, verbose=0)
+    for w0, w1 in zip(before, _weights(model)):
+        np.testing.assert_array_equal(w0, w1)
+
+
+def test_spiking_model_checks_first_batch_of_a_tf_dataset_and_validation_data():
+    import tensorflow as tf
+
+    x, y = data(8)
+    model = _compiled_model()
+    bad = y.copy()
+    bad[1] = -1
+    ds = tf.data.Dataset.from_tensor_slices((x, bad)).batch(4)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.fit(ds, verbose=0)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.evaluate(ds, verbose=0)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.fit(x, y, validation_data=(x, bad), verbose=0)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.evaluate(x, bad, verbose=0)
+
+
+def test_spiking_model_step_with_invalid_labels_logs_nan_and_terminate_on_nan_stops():
+    """Labels the first-batch check cannot see (here a Python generator) reach the
+    training step, where every backend logs NaN rather than a plausible loss."""
+    x, y = data(8)
+    y[2] = C
+
+    def batches():
+        while True:
+            yield x, y
+
+    model = _compiled_model()
+    history = model.fit(batches(), steps_per_epoch=1, epochs=3, verbose=0,
+                        callbacks=[keras.callbacks.TerminateOnNaN()]).history
+    assert len(history["loss"]) == 1 and np.isnan(history["loss"][0])
+    assert np.isnan(history["accuracy"][0])
