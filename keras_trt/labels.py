@@ -177,6 +177,13 @@ def _valid_rows(y_true):
     return ops.where(ops.expand_dims(valid, -1), p, ops.zeros_like(p)), valid
 
 
+def _as_tensor(y_true):
+    # keras.losses.Loss converts a Python list leaf by leaf (a list of scalar tensors).
+    if isinstance(y_true, (list, tuple)):
+        return ops.stack([_as_tensor(v) for v in y_true])
+    return y_true if hasattr(y_true, "shape") else ops.convert_to_tensor(y_true)
+
+
 def class_targets(y_true, num_classes, caller):
     """Labels in any accepted form -> (float32 targets (batch, classes), valid (batch,)).
 
@@ -184,6 +191,7 @@ def class_targets(y_true, num_classes, caller):
     read (see the module docstring); an invalid row's target is meaningless and its
     `valid` entry False.
     """
+    y_true = _as_tensor(y_true)
     if _is_one_hot(tuple(y_true.shape), num_classes, caller):
         _check_if_readable(y_true, num_classes, caller)
         return _valid_rows(y_true)
@@ -198,6 +206,7 @@ def class_targets(y_true, num_classes, caller):
 def class_indices(y_true, num_classes, caller):
     """Labels in any accepted form -> (int32 classes (batch,), valid (batch,)); one-hot
     or probability rows give their argmax."""
+    y_true = _as_tensor(y_true)
     if _is_one_hot(tuple(y_true.shape), num_classes, caller):
         _check_if_readable(y_true, num_classes, caller)
         p, valid = _valid_rows(y_true)

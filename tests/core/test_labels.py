@@ -30,6 +30,15 @@ def test_loss_rejects_out_of_range_labels(loss, labels):
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_loss_takes_python_lists_and_checks_them(loss):
+    z = logits()
+    np.testing.assert_allclose(float(to_numpy(loss([1, 4, 0], z))),
+                               float(to_numpy(loss(np.array([1, 4, 0]), z))), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"labels \[7, -1\] outside the 5 classes"):
+        loss([7, -1, 2], z)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
 def test_loss_rejects_non_integer_labels(loss):
     with pytest.raises(ValueError, match=r"non-integer labels \[1.5\].*5 classes"):
         loss(np.array([1.5, 2.0, 0.0], "float32"), logits())
