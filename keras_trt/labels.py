@@ -13,6 +13,10 @@ of zeros and the loss would be a silent 0. So an invalid label is never used:
   invalid label gets the value NaN, so the logged loss is NaN and
   `keras.callbacks.TerminateOnNaN` stops training.
 
+A plain `keras.Model` on the torch backend runs its steps eagerly without that mark, so
+its keras-trt losses and metrics check the labels in every step: a clear error, at the
+cost of one wait for the GPU per step there.
+
 Example:
 
 ```python
@@ -23,7 +27,7 @@ targets, valid = labels.class_targets(np.array([2, 0]), 3, "MyLoss")  # (2, 3) a
 try:
     labels.check_label_values(np.array([2, 3]), 3, "MyLoss")
 except ValueError as error:
-    print(error)  # MyLoss: `y_true` holds labels [3] outside the 3 classes of `y_pred` ...
+    print(error)  # MyLoss: `y_true` holds labels [3] outside the 3 classes (at rows [1]) ...
 ```
 """
 
