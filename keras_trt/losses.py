@@ -1,8 +1,17 @@
 """SDT, TET and TRT losses on per-timestep logits (SPEC 3).
 
 All take `y_pred` of shape (B, T, C) (logits at every timestep) and integer labels of
-shape (B,) or (B, 1), or one-hot labels (B, C). Each returns per-sample values that Keras
-averages over the batch, which equals the reference's batch means.
+shape (B,) or (B, 1), or one-hot / class-probability labels (B, C). Each returns
+per-sample values that Keras averages over the batch, which equals the reference's batch
+means.
+
+Invalid labels (outside [0, C), non-integer, or probability rows that are negative,
+non-finite or do not sum to 1) never give a silent loss: called eagerly, a loss raises
+a ValueError naming them; inside a compiled step (jax.jit, tf.function/XLA,
+torch.compile), where label values are symbolic, or inside a `keras_trt.SpikingModel`
+step, whose `fit`/`evaluate` check the data first, each invalid row's loss is NaN, so the
+logged loss is NaN and `keras.callbacks.TerminateOnNaN` stops training (see
+`keras_trt.labels`).
 
 - `SDTLoss`: cross-entropy of the time-averaged logits.
 - `TETLoss(lam, phi)`: (1 - lam) * mean_t CE(O_t) + lam * mean (O - phi)^2.
@@ -24,12 +33,16 @@ model.compile(optimizer="adam",
 
 import contextlib
 import contextvars
-import sys
 
 import keras
 from keras import ops
 
-from keras_trt import regularizers
+from keras_trt import labels, regularizers
+
+try:  # Keras has no public accessor for the current name scope (see TRTLoss.call)
+    from keras.src.backend.common.name_scope import current_path as _keras_name_scope
+except ImportError:  # pragma: no cover - a Keras without it: the check is skipped
+    _keras_name_scope = None
 
 __all__ = ["SDTLoss", "TETLoss", "TRTLoss"]
 
@@ -43,27 +56,6 @@ def _check_logits(y_pred, loss_name):
         )
 
 
-def _one_hot_labels(y_true, num_classes, loss_name):
-    """Integer labels (B,) / (B, 1) or one-hot (B, C) -> float32 one-hot (B, C)."""
-    shape = tuple(y_true.shape)
-    if len(shape) == 2 and shape[-1] not in (1, None):
-        if shape[-1] != num_classes:
-            raise ValueError(
-                f"{loss_name}: one-hot `y_true` has {shape[-1]} classes but `y_pred` has "
-                f"{num_classes}; expected y_true of shape (batch, {num_classes}) or "
-                "integer labels of shape (batch,)."
-            )
-        return ops.cast(y_true, "float32")
-    if len(shape) == 2:
-        y_true = ops.squeeze(y_true, axis=-1)
-    elif len(shape) != 1:
-        raise ValueError(
-            f"{loss_name}: `y_true` must be integer labels (batch,) or one-hot "
-            f"(batch, {num_classes}), got shape {shape}."
-        )
-    return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype="float32")
-
-
 def _cross_entropy(one_hot, logits):
     """CE of logits (..., C) against one-hot (B, C) broadcast over the middle axes."""
     log_probs = ops.log_softmax(logits, axis=-1)
@@ -73,11 +65,16 @@ def _cross_entropy(one_hot, logits):
 
 
 class _TemporalLoss(keras.losses.Loss):
-    def _prepare(self, y_true, y_pred):
+    def call(self, y_true, y_pred):
         name = type(self).__name__
         _check_logits(y_pred, name)
         y_pred = ops.cast(y_pred, "float32")
-        return _one_hot_labels(y_true, y_pred.shape[-1], name), y_pred
+        targets, valid = labels.class_targets(y_true, y_pred.shape[-1], name)
+        return labels.nan_where_invalid(self.per_sample_loss(targets, y_pred), valid)
+
+    def per_sample_loss(self, targets, logits):
+        """The loss (B,) of float32 `logits` (B, T, C) against `targets` (B, C)."""
+        raise NotImplementedError
 
 
 def _check_range(value, name, cls, low=0.0, high=None):
@@ -92,6 +89,9 @@ def _check_range(value, name, cls, low=0.0, high=None):
 class SDTLoss(_TemporalLoss):
     """Standard direct training: cross-entropy of the time-averaged logits (SPEC 3.1).
 
+    Invalid labels raise a ValueError eagerly and give NaN inside compiled steps (see the
+    module docstring).
+
     ```python
     import keras_trt as kt
     loss = kt.losses.SDTLoss()
@@ -101,9 +101,8 @@ class SDTLoss(_TemporalLoss):
     def __init__(self, name="sdt_loss", **kwargs):
         super().__init__(name=name, **kwargs)
 
-    def call(self, y_true, y_pred):
-        one_hot, y_pred = self._prepare(y_true, y_pred)
-        return _cross_entropy(one_hot, ops.mean(y_pred, axis=1))
+    def per_sample_loss(self, targets, logits):
+        return _cross_entropy(targets, ops.mean(logits, axis=1))
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -111,6 +110,9 @@ class TETLoss(_TemporalLoss):
     """Temporal efficient training (SPEC 3.2): per-timestep CE plus an MSE to `phi`.
 
     `L = (1 - lam) * (1/T) sum_t CE(O_t, y) + lam * mean((O - phi)^2)`.
+
+    Invalid labels raise a ValueError eagerly and give NaN inside compiled steps (see the
+    module docstring).
 
     ```python
     import keras_trt as kt
@@ -123,12 +125,11 @@ class TETLoss(_TemporalLoss):
         self.lam = _check_range(lam, "lam", "TETLoss", 0.0, 1.0)
         self.phi = float(phi)
 
-    def call(self, y_true, y_pred):
-        one_hot, y_pred = self._prepare(y_true, y_pred)
-        loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
+    def per_sample_loss(self, targets, logits):
+        loss = ops.mean(_cross_entropy(targets, logits), axis=1)
         if self.lam == 0.0:
             return loss
-        mse = ops.mean(ops.square(y_pred - self.phi), axis=(1, 2))
+        mse = ops.mean(ops.square(logits - self.phi), axis=(1, 2))
         return (1.0 - self.lam) * loss + self.lam * mse
 
     def get_config(self):
@@ -143,7 +144,11 @@ _PENALTY_SCOPE = contextvars.ContextVar("keras_trt_penalty_scope", default=False
 
 @contextlib.contextmanager
 def weight_penalty_scope():
-    """Marks a loss computation whose caller adds TRT's weight penalty itself."""
+    """Marks a loss computation whose caller adds TRT's weight penalty itself.
+
+    `SpikingModel.compute_loss` enters it; a TRTLoss that a `keras.Model.compute_loss`
+    evaluates outside it raises a TypeError (see `TRTLoss`).
+    """
     token = _PENALTY_SCOPE.set(True)
     try:
         yield
@@ -151,18 +156,17 @@ def weight_penalty_scope():
         _PENALTY_SCOPE.reset(token)
 
 
-def _calling_model():
-    """The keras.Model whose `compute_loss` is on the call stack, if any."""
-    frame = sys._getframe(2)
-    for _ in range(40):
-        if frame is None:
-            return None
-        if frame.f_code.co_name in ("compute_loss", "_compute_loss"):
-            owner = frame.f_locals.get("self")
-            if isinstance(owner, keras.Model):
-                return owner
-        frame = frame.f_back
-    return None
+def _inside_a_models_compiled_loss():
+    """Whether a `keras.Model.compute_loss` is evaluating the losses given to `compile`.
+
+    Keras evaluates them through the `CompileLoss` container that `compile` builds, whose
+    `__call__` opens the name scope "compile_loss" around every compiled loss. The scope
+    is Python state set while the step is traced too, so this holds under jax.jit and
+    tf.function/XLA as well as eagerly.
+    """
+    if _keras_name_scope is None:
+        return False
+    return "compile_loss" in _keras_name_scope().split("/")
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -174,7 +178,20 @@ class TRTLoss(_TemporalLoss):
     weight (t counts from 0). This object computes the CE/MSE part; the R_t part needs
     the model's weights, so compile it on a `keras_trt.SpikingModel`, whose training step
     adds `weight_penalty(...)`. Compiled on a plain `keras.Model` it raises a TypeError
-    at the first training step rather than silently dropping the penalty.
+    at the first training (or evaluation) step rather than silently dropping the penalty.
+
+    How that is detected: Keras cannot tell a loss which model compiled it, and plain
+    `keras.Model.compile` is not ours to extend, so the check is made when the loss runs.
+    `SpikingModel.compute_loss` evaluates the compiled losses inside
+    `weight_penalty_scope()`; any `keras.Model.compute_loss` evaluates them inside Keras'
+    "compile_loss" name scope. A TRTLoss that finds itself in the second without the
+    first raises. Called any other way (on its own, or by your own `compute_loss` that
+    adds a penalty itself) it returns the data term. Keras has no public accessor for
+    the current name scope, so it is read from `keras.src` (tests cover it on every
+    backend; a Keras without it skips the check rather than failing to import).
+
+    Labels are checked as the module docstring says: a ValueError eagerly, NaN rows
+    inside compiled steps.
 
     Note: the paper says heavier weights decay slower; the formula (and code) make the
     factor of larger |w| shrink faster over t. keras-trt follows the formula.
@@ -200,20 +217,20 @@ class TRTLoss(_TemporalLoss):
         self.epsilon = _check_range(epsilon, "epsilon", "TRTLoss")
 
     def call(self, y_true, y_pred):
-        if not _PENALTY_SCOPE.get():
-            model = _calling_model()
-            if model is not None:
-                raise TypeError(
-                    f"TRTLoss was compiled on a {type(model).__name__}, which cannot add "
-                    "TRT's weight penalty, so it would be silently dropped. Build the model "
-                    "as keras_trt.SpikingModel(inputs, outputs) (or subclass it), or use "
-                    "keras_trt.losses.TETLoss if you do not want the penalty."
-                )
-        one_hot, y_pred = self._prepare(y_true, y_pred)
-        loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
+        if not _PENALTY_SCOPE.get() and _inside_a_models_compiled_loss():
+            raise TypeError(
+                "TRTLoss was compiled on a model that is not a keras_trt.SpikingModel, "
+                "which cannot add TRT's weight penalty, so it would be silently dropped. "
+                "Build the model as keras_trt.SpikingModel(inputs, outputs) (or subclass "
+                "it), or use keras_trt.losses.TETLoss if you do not want the penalty."
+            )
+        return super().call(y_true, y_pred)
+
+    def per_sample_loss(self, targets, logits):
+        loss = ops.mean(_cross_entropy(targets, logits), axis=1)
         if self.eta == 0.0:
             return loss
-        mse = ops.mean(ops.square(y_pred - one_hot[:, None, :]), axis=(1, 2))
+        mse = ops.mean(ops.square(logits - targets[:, None, :]), axis=(1, 2))
         return (1.0 - self.eta) * loss + self.eta * mse
 
     def weight_penalty(self, weights, timesteps):

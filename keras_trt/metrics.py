@@ -1,5 +1,9 @@
 """Metrics on per-timestep logits (B, T, C): decisions use the mean over T (SPEC 3).
 
+Labels are checked like the losses' (see `keras_trt.labels`): eagerly, an invalid label
+raises a ValueError; inside a compiled step its row's value is NaN, so the metric reads
+NaN rather than a plausible number.
+
 Example:
 
 ```python
@@ -17,6 +21,8 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(),
 import keras
 from keras import ops
 
+from keras_trt import labels as labels_lib
+
 __all__ = ["TemporalAccuracy", "TemporalCrossEntropy"]
 
 
@@ -25,28 +31,25 @@ def _labels_and_mean_logits(y_true, y_pred, name):
         raise ValueError(f"{name}: `y_pred` must be per-timestep logits (batch, time, "
                          f"classes), got shape {tuple(y_pred.shape)}.")
     logits = ops.mean(ops.cast(y_pred, "float32"), axis=1)
-    if len(y_true.shape) == 2 and y_true.shape[-1] not in (1, None):
-        if y_true.shape[-1] != logits.shape[-1]:
-            raise ValueError(f"{name}: one-hot `y_true` has {y_true.shape[-1]} classes, "
-                             f"`y_pred` has {logits.shape[-1]}.")
-        labels = ops.argmax(y_true, axis=-1)
-    else:
-        labels = ops.reshape(y_true, (-1,))
-    return ops.cast(labels, "int32"), logits
+    classes, valid = labels_lib.class_indices(y_true, logits.shape[-1], name)
+    return classes, valid, logits
 
 
 def temporal_accuracy(y_true, y_pred):
-    """Per-sample 0/1 correctness of the argmax of the time-averaged logits."""
-    labels, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalAccuracy")
-    return ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels),
-                    "float32")
+    """Per-sample 0/1 correctness of the argmax of the time-averaged logits (NaN where
+    the label is invalid)."""
+    classes, valid, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalAccuracy")
+    correct = ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), classes)
+    return labels_lib.nan_where_invalid(ops.cast(correct, "float32"), valid)
 
 
 def temporal_cross_entropy(y_true, y_pred):
-    """Per-sample CE of the time-averaged logits (the reference code's test loss)."""
-    labels, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalCrossEntropy")
-    one_hot = ops.one_hot(labels, logits.shape[-1], dtype="float32")
-    return -ops.sum(one_hot * ops.log_softmax(logits, axis=-1), axis=-1)
+    """Per-sample CE of the time-averaged logits (the reference code's test loss); NaN
+    where the label is invalid."""
+    classes, valid, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalCrossEntropy")
+    log_probs = ops.log_softmax(logits, axis=-1)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(classes, -1), axis=-1)
+    return labels_lib.nan_where_invalid(-ops.squeeze(picked, -1), valid)
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")

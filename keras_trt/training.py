@@ -4,6 +4,11 @@ The penalty is added in `compute_loss`, the hook that every backend's `train_ste
 (torch, TensorFlow and JAX) calls, so there is one implementation for all three. The
 logged training `loss` includes it; evaluation reports the compiled loss without it.
 
+Before Keras sees the data, `fit`, `evaluate`, `predict`, the `*_on_batch` methods and
+calls of the model check it eagerly (`keras_trt.model_inputs`): an input of the wrong
+number of timesteps, frame shape or rank, and class labels outside the model's classes,
+raise one clear ValueError on every backend.
+
 Example:
 
 ```python
@@ -21,9 +26,10 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay
 
 import keras
 
+from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
-from keras_trt import regularizers
+from keras_trt import model_inputs, regularizers
 
 __all__ = ["SpikingModel"]
 
@@ -35,6 +41,7 @@ class SpikingModel(keras.Model):
     - When the compiled loss is a `keras_trt.losses.TRTLoss`, the training step adds
       `(1/T) sum_t R_t` over `penalized_variables()` (kernels and BatchNorm gammas).
     - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default.
+    - Inputs and labels are checked before Keras runs a step (see the module docstring).
     """
 
     def compile(self, *args, metrics=None, **kwargs):
@@ -78,7 +85,7 @@ class SpikingModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
-        with losses_lib.weight_penalty_scope():
+        with losses_lib.weight_penalty_scope(), labels_lib.checked_by_caller():
             loss = super().compute_loss(x=x, y=y, y_pred=y_pred,
                                         sample_weight=sample_weight, training=training)
         if training and self.trt_loss() is not None:
@@ -93,3 +100,43 @@ class SpikingModel(keras.Model):
                 f"got {keras.tree.map_structure(lambda t: tuple(t.shape), y_pred)}."
             )
         return int(y_pred.shape[1])
+
+    # ------------------------------------------------------------ input and label checks
+    # The data is checked once, eagerly, at each entry point below rather than inside the
+    # steps: compiled steps cannot read values (and TensorFlow's retraced steps do not
+    # even know T), and reading labels in every torch step would wait for the GPU each
+    # step. Inside the steps an invalid label that slipped through gives NaN.
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        with labels_lib.checked_by_caller():
+            return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def __call__(self, *args, **kwargs):
+        if args or "inputs" in kwargs:
+            model_inputs.check_input_shapes(self, args[0] if args else kwargs["inputs"])
+        return super().__call__(*args, **kwargs)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        model_inputs.check_data(self, x, y)
+        model_inputs.check_validation_data(self, kwargs.get("validation_data"))
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        model_inputs.check_data(self, x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        model_inputs.check_data(self, x)
+        return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        model_inputs.check_data(self, x, y, read_device_labels=False)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        model_inputs.check_data(self, x, y, read_device_labels=False)
+        return super().test_on_batch(x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        model_inputs.check_data(self, x)
+        return super().predict_on_batch(x)

@@ -14,6 +14,9 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
 - `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
 - `fast_kernel(name)`: a backend's fused kernel (torch only: the LIF, tdBN, channels-last
   conv and pooling, the TRT penalty), or None.
+- `is_concrete(x)`: whether the values of `x` can be read now (NumPy data or an eager
+  tensor) rather than being symbolic (a `keras.KerasTensor`, a tensor traced by `jax.jit`,
+  `tf.function` or `torch.compile`); `keras.ops` has no way to tell.
 
 ```python
 import numpy as np, keras
@@ -30,8 +33,10 @@ grads = backend.gradients(model, np.ones((4, 3), "float32"), np.zeros((4, 2), "f
 import importlib
 
 import keras
+import numpy as np
 
-__all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel"]
+__all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
+           "is_concrete"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -66,3 +71,12 @@ def gradients(model, x, y, loss_fn, training=False):
     fn = make_gradient_function(model, lambda y_, p: [loss_fn(y_, p)], training=training)
     _, (grads,) = fn(x, y)
     return grads
+
+
+def is_concrete(x):
+    """Whether the values of `x` can be read now (see the module docstring)."""
+    if isinstance(x, keras.KerasTensor):
+        return False
+    if isinstance(x, (np.ndarray, np.generic, int, float, bool, list, tuple)):
+        return True
+    return backend_module().is_concrete(x)

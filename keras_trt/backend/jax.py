@@ -1,4 +1,5 @@
-"""Gradients on the JAX backend: `model.stateless_call` + `jax.vjp`, jit-compiled.
+"""JAX helpers: gradients via `model.stateless_call` + `jax.vjp` (jit-compiled), and
+whether a value is concrete.
 
 One forward pass, then the vector-Jacobian products of all losses at once (`jax.vmap`
 over the one-hot cotangents: one batched backward pass, which compiles much faster than
@@ -8,6 +9,11 @@ loss's gradients inside the vmap) is compiled once per input shape by `jax.jit`.
 
 import jax
 import jax.numpy as jnp
+
+
+def is_concrete(x):
+    # Inside jax.jit / grad / vmap every array is a Tracer whose values do not exist yet.
+    return not isinstance(x, jax.core.Tracer)
 
 
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):

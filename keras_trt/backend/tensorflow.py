@@ -1,6 +1,12 @@
-"""Gradients on the TensorFlow backend: a persistent `tf.GradientTape` (eager)."""
+"""TensorFlow helpers: gradients with a persistent `tf.GradientTape` (eager), and
+whether a value is concrete."""
 
 import tensorflow as tf
+
+
+def is_concrete(x):
+    # Inside tf.function (with or without XLA) tensors are graph tensors without values.
+    return not tf.is_symbolic_tensor(x)
 
 
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):

@@ -1,4 +1,5 @@
-"""Gradients on the torch backend: autograd on the variables' `.value` parameters."""
+"""torch helpers: gradients with autograd on the variables' `.value` parameters, whether
+a value is concrete, and the fused kernels below."""
 
 import math
 
@@ -6,6 +7,14 @@ import keras
 import torch
 
 from keras_trt import surrogates
+
+
+def is_concrete(x):
+    # torch tensors hold values except while torch.compile traces (fake tensors) and on the
+    # "meta" device, which Keras uses to infer output shapes.
+    if torch.compiler.is_compiling():
+        return False
+    return not (isinstance(x, torch.Tensor) and x.device.type == "meta")
 
 
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):

@@ -106,12 +106,45 @@ def test_logged_training_loss_includes_penalty():
     assert model.evaluate(x, y, verbose=0, return_dict=True)["loss"] < logged - 0.005
 
 
-def test_trt_loss_on_plain_keras_model_raises_at_first_step():
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
+def test_trt_loss_on_plain_keras_model_raises_at_first_step(compiled):
+    if compiled and keras.backend.backend() == "torch":
+        pytest.skip("torch.compile of a step takes minutes here; torch steps run eagerly")
     x, y = data()
     model = tiny_model(cls=keras.Model)
-    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss())
-    with pytest.raises(TypeError, match="SpikingModel"):
+    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss(), run_eagerly=not compiled,
+                  jit_compile=compiled)
+    with pytest.raises(TypeError, match="TRTLoss was compiled on a model that is not a keras_trt.SpikingModel"):
         model.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="SpikingModel"):
+        model.evaluate(x, y, verbose=0)
+
+
+class _OwnPenaltyModel(keras.Model):
+    """A plain keras.Model whose own compute_loss calls a TRTLoss and adds a penalty."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = kt.losses.TRTLoss(eta=0.05)(y, y_pred)
+        return loss + 0.0 * ops.sum(ops.square(self.trainable_weights[0]))
+
+
+def test_trt_loss_called_directly_by_a_models_own_compute_loss_is_allowed():
+    x, y = data()
+    model = tiny_model(seed=6, cls=_OwnPenaltyModel)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=None)
+    logged = model.fit(x, y, batch_size=len(x), shuffle=False, verbose=0).history["loss"][0]
+    expected = reference.trt_data_loss(
+        ops.convert_to_numpy(model(x, training=True)).astype("float64"), y, 0.05)
+    np.testing.assert_allclose(logged, expected, rtol=1e-5)
+
+
+def test_trt_loss_called_standalone_returns_the_data_term_without_raising():
+    logits = np.random.default_rng(0).normal(0, 2, (4, T, C)).astype("float32")
+    labels = np.array([0, 2, 1, 2])
+    with keras.name_scope("outer"):
+        value = float(ops.convert_to_numpy(kt.losses.TRTLoss(eta=0.2)(labels, logits)))
+    np.testing.assert_allclose(value, reference.trt_data_loss(logits.astype("float64"),
+                                                              labels, 0.2), rtol=1e-5)
 
 
 def test_trt_loss_on_model_without_weights_raises():

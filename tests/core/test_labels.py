@@ -1,0 +1,170 @@
+"""Invalid class labels are refused, never turned into a silent loss of 0.
+
+Eagerly (NumPy or eager tensors) the losses, the metrics and SpikingModel.fit/evaluate
+raise a ValueError naming the bad values; inside a compiled step (values symbolic) the
+rows with an invalid label give NaN.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_trt as kt
+from tests.conftest import BACKEND, to_numpy
+from tests.core import reference
+from tests.core.test_training import C, data, tiny_model
+
+LOSSES = [kt.losses.SDTLoss(), kt.losses.TETLoss(lam=0.2), kt.losses.TRTLoss(eta=0.3)]
+METRICS = [kt.metrics.TemporalAccuracy, kt.metrics.TemporalCrossEntropy]
+
+
+def logits(B=3, T_=4, C_=5, seed=0):
+    return np.random.default_rng(seed).normal(0, 2, (B, T_, C_)).astype("float32")
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+@pytest.mark.parametrize("labels", [[7, -1, 2], [[7], [-1], [2]]], ids=["flat", "column"])
+def test_loss_rejects_out_of_range_labels(loss, labels):
+    with pytest.raises(ValueError, match=r"labels \[7, -1\] outside the 5 classes"):
+        loss(np.array(labels), logits())
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_loss_takes_python_lists_and_checks_them(loss):
+    z = logits()
+    np.testing.assert_allclose(float(to_numpy(loss([1, 4, 0], z))),
+                               float(to_numpy(loss(np.array([1, 4, 0]), z))), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"labels \[7, -1\] outside the 5 classes"):
+        loss([7, -1, 2], z)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_loss_rejects_non_integer_labels(loss):
+    with pytest.raises(ValueError, match=r"non-integer labels \[1.5\].*5 classes"):
+        loss(np.array([1.5, 2.0, 0.0], "float32"), logits())
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_loss_accepts_integral_float_labels(loss):
+    y = np.array([1.0, 4.0, 0.0], "float32")
+    z = logits()
+    np.testing.assert_allclose(float(to_numpy(loss(y, z))),
+                               float(to_numpy(loss(y.astype("int32"), z))), rtol=1e-6)
+
+
+@pytest.mark.parametrize("row,why", [
+    ([0.0, 0.0, 0.0, 0.0, 0.0], "sum"), ([1.5, -0.5, 0, 0, 0], "negative"),
+    ([np.nan, 1.0, 0, 0, 0], "finite"), ([0.5, 0.2, 0, 0, 0], "sum"),
+])
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_loss_rejects_rows_that_are_not_probabilities(loss, row, why):
+    y = np.eye(5, dtype="float32")[[0, 1, 2]]
+    y[1] = row
+    with pytest.raises(ValueError, match=r"one-hot `y_true` row 1 .*5 classes"):
+        loss(y, logits())
+
+
+def test_loss_accepts_smoothed_labels():
+    y = np.full((3, 5), 0.02, "float32")
+    y[[0, 1, 2], [1, 4, 0]] = 0.92
+    z = logits().astype("float64")
+    log_p = reference.log_softmax(z.mean(1))
+    expected = -(y * log_p).sum(-1).mean()
+    np.testing.assert_allclose(float(to_numpy(kt.losses.SDTLoss()(y, z.astype("float32")))),
+                               expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_metrics_reject_out_of_range_labels(metric):
+    with pytest.raises(ValueError, match=r"labels \[5\] outside the 5 classes"):
+        metric().update_state(np.array([0, 5, 1]), logits())
+
+
+def _compiled(fn):
+    if BACKEND == "jax":
+        import jax
+        return jax.jit(fn)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+        return tf.function(fn, jit_compile=True)
+    pytest.skip("torch has no symbolic tensors outside torch.compile (minutes to compile "
+                "here); its in-step behaviour is covered by the SpikingModel test below")
+
+
+@pytest.mark.parametrize("loss_cls", [kt.losses.SDTLoss, kt.losses.TETLoss,
+                                      kt.losses.TRTLoss])
+def test_compiled_loss_gives_nan_on_invalid_rows_only(loss_cls):
+    loss = loss_cls(reduction=None)
+    z = logits(B=4)
+    y = np.array([1.0, 7.0, 2.5, 4.0], "float32")
+    values = to_numpy(_compiled(lambda y_, z_: loss(y_, z_))(y, z))
+    assert np.isnan(values[1]) and np.isnan(values[2])
+    # the valid rows keep their values (compared with the eager loss on those rows alone)
+    expected = to_numpy(loss(y[[0, 3]], z[[0, 3]]))
+    np.testing.assert_allclose(values[[0, 3]], expected, rtol=1e-6)
+
+
+def test_compiled_metric_gives_nan_on_invalid_rows():
+    z = logits(B=4)
+    y = np.array([1, 7, 2, 4], "int32")
+    acc = to_numpy(_compiled(kt.metrics.temporal_accuracy)(y, z))
+    assert np.isnan(acc[1])
+    np.testing.assert_array_equal(acc[[0, 2, 3]],
+                                  (z.mean(1).argmax(-1) == y)[[0, 2, 3]].astype("float32"))
+
+
+def _compiled_model(seed=0):
+    model = tiny_model(seed=seed)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=kt.losses.TRTLoss(lam=1e-3))
+    return model
+
+
+def _weights(model):
+    return [to_numpy(v).copy() for v in model.trainable_variables]
+
+
+@pytest.mark.parametrize("bad_row", [0, 6])
+def test_spiking_model_fit_rejects_bad_numpy_labels_before_training(bad_row):
+    x, y = data(8)
+    y[bad_row] = C + 4
+    model = _compiled_model()
+    before = _weights(model)
+    with pytest.raises(ValueError, match=rf"labels \[{C + 4}\] outside the {C} classes"):
+        model.fit(x, y, batch_size=4, verbose=0)
+    for w0, w1 in zip(before, _weights(model)):
+        np.testing.assert_array_equal(w0, w1)
+
+
+def test_spiking_model_checks_first_batch_of_a_tf_dataset_and_validation_data():
+    import tensorflow as tf
+
+    x, y = data(8)
+    model = _compiled_model()
+    bad = y.copy()
+    bad[1] = -1
+    ds = tf.data.Dataset.from_tensor_slices((x, bad)).batch(4)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.fit(ds, verbose=0)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.evaluate(ds, verbose=0)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.fit(x, y, validation_data=(x, bad), verbose=0)
+    with pytest.raises(ValueError, match=r"labels \[-1\] outside"):
+        model.evaluate(x, bad, verbose=0)
+
+
+def test_spiking_model_step_with_invalid_labels_logs_nan_and_terminate_on_nan_stops():
+    """Labels the first-batch check cannot see (here a Python generator) reach the
+    training step, where every backend logs NaN rather than a plausible loss."""
+    x, y = data(8)
+    y[2] = C
+
+    def batches():
+        while True:
+            yield x, y
+
+    model = _compiled_model()
+    history = model.fit(batches(), steps_per_epoch=1, epochs=3, verbose=0,
+                        callbacks=[keras.callbacks.TerminateOnNaN()]).history
+    assert len(history["loss"]) == 1 and np.isnan(history["loss"][0])
+    assert np.isnan(history["accuracy"][0])
