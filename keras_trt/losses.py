@@ -17,8 +17,9 @@ logged loss is NaN and `keras.callbacks.TerminateOnNaN` stops training (see
 - `TETLoss(lam, phi)`: (1 - lam) * mean_t CE(O_t) + lam * mean (O - phi)^2.
 - `TRTLoss(eta, lam, decay, epsilon)`: mean_t [(1 - eta) CE(O_t) + eta MSE(O_t, onehot)]
   plus TRT's weight penalty, which needs the model's weights: `keras_trt.SpikingModel`
-  adds it in its training step (see `keras_trt.regularizers`). Called on its own (outside
-  a model), a TRTLoss returns the data term only.
+  adds it in its training step (see `keras_trt.regularizers`). Outside a SpikingModel
+  it raises a TypeError rather than drop the penalty; `TRTLoss.data_term(y_true, y_pred)`
+  gives the CE/MSE part alone.
 
 Example:
 
@@ -38,11 +39,6 @@ import keras
 from keras import ops
 
 from keras_trt import labels, regularizers
-
-try:  # Keras has no public accessor for the current name scope (see TRTLoss.call)
-    from keras.src.backend.common.name_scope import current_path as _keras_name_scope
-except ImportError:  # pragma: no cover - a Keras without it: the check is skipped
-    _keras_name_scope = None
 
 __all__ = ["SDTLoss", "TETLoss", "TRTLoss"]
 
@@ -156,19 +152,6 @@ def weight_penalty_scope():
         _PENALTY_SCOPE.reset(token)
 
 
-def _inside_a_models_compiled_loss():
-    """Whether a `keras.Model.compute_loss` is evaluating the losses given to `compile`.
-
-    Keras evaluates them through the `CompileLoss` container that `compile` builds, whose
-    `__call__` opens the name scope "compile_loss" around every compiled loss. The scope
-    is Python state set while the step is traced too, so this holds under jax.jit and
-    tf.function/XLA as well as eagerly.
-    """
-    if _keras_name_scope is None:
-        return False
-    return "compile_loss" in _keras_name_scope().split("/")
-
-
 @keras.saving.register_keras_serializable(package="keras_trt")
 class TRTLoss(_TemporalLoss):
     """Temporal regularization training loss (SPEC 3.3).
@@ -180,15 +163,13 @@ class TRTLoss(_TemporalLoss):
     adds `weight_penalty(...)`. Compiled on a plain `keras.Model` it raises a TypeError
     at the first training (or evaluation) step rather than silently dropping the penalty.
 
-    How that is detected: Keras cannot tell a loss which model compiled it, and plain
-    `keras.Model.compile` is not ours to extend, so the check is made when the loss runs.
-    `SpikingModel.compute_loss` evaluates the compiled losses inside
-    `weight_penalty_scope()`; any `keras.Model.compute_loss` evaluates them inside Keras'
-    "compile_loss" name scope. A TRTLoss that finds itself in the second without the
-    first raises. Called any other way (on its own, or by your own `compute_loss` that
-    adds a penalty itself) it returns the data term. Keras has no public accessor for
-    the current name scope, so it is read from `keras.src` (tests cover it on every
-    backend; a Keras without it skips the check rather than failing to import).
+    How that is enforced, explicitly: a TRTLoss computes its data term only inside
+    `weight_penalty_scope()`, the context in which its caller promises to add the
+    penalty. `SpikingModel.compute_loss` opens it around the compiled losses; anywhere
+    else (a plain `keras.Model`'s step, or a call of its own) the loss raises a TypeError
+    instead of returning a value without the penalty. For the data term alone, call
+    `data_term(y_true, y_pred)`; in a training step of your own, open the scope and add
+    `model.weight_penalty(T)` (or `weight_penalty(weights, T)`) yourself.
 
     Labels are checked as the module docstring says: a ValueError eagerly, NaN rows
     inside compiled steps.
@@ -217,14 +198,23 @@ class TRTLoss(_TemporalLoss):
         self.epsilon = _check_range(epsilon, "epsilon", "TRTLoss")
 
     def call(self, y_true, y_pred):
-        if not _PENALTY_SCOPE.get() and _inside_a_models_compiled_loss():
+        if not _PENALTY_SCOPE.get():
             raise TypeError(
-                "TRTLoss was compiled on a model that is not a keras_trt.SpikingModel, "
-                "which cannot add TRT's weight penalty, so it would be silently dropped. "
-                "Build the model as keras_trt.SpikingModel(inputs, outputs) (or subclass "
-                "it), or use keras_trt.losses.TETLoss if you do not want the penalty."
+                "TRTLoss was called outside a keras_trt.SpikingModel (e.g. compiled on a "
+                "plain keras.Model), which cannot add TRT's weight penalty, so it would be "
+                "silently dropped. Build the model as keras_trt.SpikingModel(inputs, "
+                "outputs) (or subclass it), or use keras_trt.losses.TETLoss if you do not "
+                "want the penalty. For the data term alone call "
+                "`loss.data_term(y_true, y_pred)`; a training step of your own calls the "
+                "loss inside `keras_trt.losses.weight_penalty_scope()` and adds "
+                "`model.weight_penalty(timesteps)` itself."
             )
         return super().call(y_true, y_pred)
+
+    def data_term(self, y_true, y_pred, sample_weight=None):
+        """The CE/MSE part alone, batch-reduced as the loss is (no weight penalty)."""
+        with weight_penalty_scope():
+            return self(y_true, y_pred, sample_weight=sample_weight)
 
     def per_sample_loss(self, targets, logits):
         loss = ops.mean(_cross_entropy(targets, logits), axis=1)

@@ -8,6 +8,15 @@ from tests.core import reference
 ops = keras.ops
 
 
+@pytest.fixture(autouse=True)
+def _penalty_added_by_the_caller():
+    # These tests check the losses' data terms; a TRTLoss computes one only where its
+    # caller promises to add the weight penalty (tests/core/test_training.py checks the
+    # TypeError otherwise).
+    with kt.losses.weight_penalty_scope():
+        yield
+
+
 def logits_and_labels(B=6, T=4, C=5, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(0, 2, (B, T, C)).astype("float32"), rng.integers(0, C, B)

@@ -98,7 +98,7 @@ def test_logged_training_loss_includes_penalty():
     logged = model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False,
                        verbose=0).history["loss"][0]
     y_pred = model(x, training=True)  # lr 0: same weights; BN in training mode as in fit
-    data_term = float(ops.convert_to_numpy(loss(y, y_pred)))
+    data_term = float(ops.convert_to_numpy(loss.data_term(y, y_pred)))
     penalty = reference.trt_penalty(weights, T, 0.5, 0.25, 1e-5)
     assert penalty > 0.01
     np.testing.assert_allclose(logged, data_term + penalty, rtol=1e-5)
@@ -114,7 +114,7 @@ def test_trt_loss_on_plain_keras_model_raises_at_first_step(compiled):
     model = tiny_model(cls=keras.Model)
     model.compile(optimizer="sgd", loss=kt.losses.TRTLoss(), run_eagerly=not compiled,
                   jit_compile=compiled)
-    with pytest.raises(TypeError, match="TRTLoss was compiled on a model that is not a keras_trt.SpikingModel"):
+    with pytest.raises(TypeError, match="TRTLoss was called outside a keras_trt.SpikingModel"):
         model.fit(x, y, epochs=1, verbose=0)
     with pytest.raises(TypeError, match="SpikingModel"):
         model.evaluate(x, y, verbose=0)
@@ -124,12 +124,24 @@ class _OwnPenaltyModel(keras.Model):
     """A plain keras.Model whose own compute_loss calls a TRTLoss and adds a penalty."""
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = kt.losses.TRTLoss(eta=0.05)(y, y_pred)
+        with kt.losses.weight_penalty_scope():   # "I add the penalty myself"
+            loss = kt.losses.TRTLoss(eta=0.05)(y, y_pred)
         return loss + 0.0 * ops.sum(ops.square(self.trainable_weights[0]))
 
 
-def test_trt_loss_called_directly_by_a_models_own_compute_loss_is_allowed():
+class _ForgetfulModel(keras.Model):
+    """A plain keras.Model whose compute_loss calls a TRTLoss and adds no penalty."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return kt.losses.TRTLoss(eta=0.05)(y, y_pred)
+
+
+def test_trt_loss_in_a_models_own_compute_loss_needs_the_penalty_scope():
     x, y = data()
+    model = tiny_model(seed=6, cls=_ForgetfulModel)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=None)
+    with pytest.raises(TypeError, match="weight_penalty_scope"):
+        model.fit(x, y, batch_size=len(x), shuffle=False, verbose=0)
     model = tiny_model(seed=6, cls=_OwnPenaltyModel)
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=None)
     logged = model.fit(x, y, batch_size=len(x), shuffle=False, verbose=0).history["loss"][0]
@@ -138,11 +150,13 @@ def test_trt_loss_called_directly_by_a_models_own_compute_loss_is_allowed():
     np.testing.assert_allclose(logged, expected, rtol=1e-5)
 
 
-def test_trt_loss_called_standalone_returns_the_data_term_without_raising():
+def test_trt_loss_called_standalone_raises_and_data_term_gives_the_data_term():
     logits = np.random.default_rng(0).normal(0, 2, (4, T, C)).astype("float32")
     labels = np.array([0, 2, 1, 2])
-    with keras.name_scope("outer"):
-        value = float(ops.convert_to_numpy(kt.losses.TRTLoss(eta=0.2)(labels, logits)))
+    loss = kt.losses.TRTLoss(eta=0.2)
+    with pytest.raises(TypeError, match="data_term"):
+        loss(labels, logits)
+    value = float(ops.convert_to_numpy(loss.data_term(labels, logits)))
     np.testing.assert_allclose(value, reference.trt_data_loss(logits.astype("float64"),
                                                               labels, 0.2), rtol=1e-5)
 
