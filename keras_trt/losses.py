@@ -29,7 +29,7 @@ import sys
 import keras
 from keras import ops
 
-from keras_trt import regularizers
+from keras_trt import precision, regularizers
 
 __all__ = ["SDTLoss", "TETLoss", "TRTLoss"]
 
@@ -43,8 +43,8 @@ def _check_logits(y_pred, loss_name):
         )
 
 
-def _one_hot_labels(y_true, num_classes, loss_name):
-    """Integer labels (B,) / (B, 1) or one-hot (B, C) -> float32 one-hot (B, C)."""
+def _one_hot_labels(y_true, num_classes, loss_name, dtype="float32"):
+    """Integer labels (B,) / (B, 1) or one-hot (B, C) -> one-hot (B, C) in `dtype`."""
     shape = tuple(y_true.shape)
     if len(shape) == 2 and shape[-1] not in (1, None):
         if shape[-1] != num_classes:
@@ -53,7 +53,7 @@ def _one_hot_labels(y_true, num_classes, loss_name):
                 f"{num_classes}; expected y_true of shape (batch, {num_classes}) or "
                 "integer labels of shape (batch,)."
             )
-        return ops.cast(y_true, "float32")
+        return ops.cast(y_true, dtype)
     if len(shape) == 2:
         y_true = ops.squeeze(y_true, axis=-1)
     elif len(shape) != 1:
@@ -61,7 +61,7 @@ def _one_hot_labels(y_true, num_classes, loss_name):
             f"{loss_name}: `y_true` must be integer labels (batch,) or one-hot "
             f"(batch, {num_classes}), got shape {shape}."
         )
-    return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype="float32")
+    return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype=dtype)
 
 
 def _cross_entropy(one_hot, logits):
@@ -76,8 +76,9 @@ class _TemporalLoss(keras.losses.Loss):
     def _prepare(self, y_true, y_pred):
         name = type(self).__name__
         _check_logits(y_pred, name)
-        y_pred = ops.cast(y_pred, "float32")
-        return _one_hot_labels(y_true, y_pred.shape[-1], name), y_pred
+        # float32 for half-precision logits, float64 for float64 ones
+        y_pred = ops.cast(y_pred, precision.accumulation_dtype(y_pred.dtype))
+        return _one_hot_labels(y_true, y_pred.shape[-1], name, y_pred.dtype), y_pred
 
 
 def _check_range(value, name, cls, low=0.0, high=None):
@@ -103,7 +104,7 @@ class SDTLoss(_TemporalLoss):
 
     def call(self, y_true, y_pred):
         one_hot, y_pred = self._prepare(y_true, y_pred)
-        return _cross_entropy(one_hot, ops.mean(y_pred, axis=1))
+        return _cross_entropy(one_hot, precision.mean(y_pred, axis=1))
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -125,10 +126,10 @@ class TETLoss(_TemporalLoss):
 
     def call(self, y_true, y_pred):
         one_hot, y_pred = self._prepare(y_true, y_pred)
-        loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
+        loss = precision.mean(_cross_entropy(one_hot, y_pred), axis=1)
         if self.lam == 0.0:
             return loss
-        mse = ops.mean(ops.square(y_pred - self.phi), axis=(1, 2))
+        mse = precision.mean(ops.square(y_pred - self.phi), axis=(1, 2))
         return (1.0 - self.lam) * loss + self.lam * mse
 
     def get_config(self):
@@ -210,10 +211,10 @@ class TRTLoss(_TemporalLoss):
                     "keras_trt.losses.TETLoss if you do not want the penalty."
                 )
         one_hot, y_pred = self._prepare(y_true, y_pred)
-        loss = ops.mean(_cross_entropy(one_hot, y_pred), axis=1)
+        loss = precision.mean(_cross_entropy(one_hot, y_pred), axis=1)
         if self.eta == 0.0:
             return loss
-        mse = ops.mean(ops.square(y_pred - one_hot[:, None, :]), axis=(1, 2))
+        mse = precision.mean(ops.square(y_pred - one_hot[:, None, :]), axis=(1, 2))
         return (1.0 - self.eta) * loss + self.eta * mse
 
     def weight_penalty(self, weights, timesteps):

@@ -13,6 +13,8 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(),
 import keras
 from keras import ops
 
+from keras_trt import precision
+
 __all__ = ["TemporalAccuracy", "TemporalCrossEntropy"]
 
 
@@ -20,7 +22,8 @@ def _labels_and_mean_logits(y_true, y_pred, name):
     if len(y_pred.shape) != 3:
         raise ValueError(f"{name}: `y_pred` must be per-timestep logits (batch, time, "
                          f"classes), got shape {tuple(y_pred.shape)}.")
-    logits = ops.mean(ops.cast(y_pred, "float32"), axis=1)
+    logits = precision.mean(ops.cast(y_pred, precision.accumulation_dtype(y_pred.dtype)),
+                            axis=1)
     if len(y_true.shape) == 2 and y_true.shape[-1] not in (1, None):
         if y_true.shape[-1] != logits.shape[-1]:
             raise ValueError(f"{name}: one-hot `y_true` has {y_true.shape[-1]} classes, "
@@ -35,13 +38,13 @@ def temporal_accuracy(y_true, y_pred):
     """Per-sample 0/1 correctness of the argmax of the time-averaged logits."""
     labels, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalAccuracy")
     return ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels),
-                    "float32")
+                    logits.dtype)
 
 
 def temporal_cross_entropy(y_true, y_pred):
     """Per-sample CE of the time-averaged logits (the reference code's test loss)."""
     labels, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalCrossEntropy")
-    one_hot = ops.one_hot(labels, logits.shape[-1], dtype="float32")
+    one_hot = ops.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
     return -ops.sum(one_hot * ops.log_softmax(logits, axis=-1), axis=-1)
 
 
