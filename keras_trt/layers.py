@@ -139,8 +139,12 @@ class TemporalBatchNorm(keras.layers.Layer):
     def call(self, inputs, training=None):
         dtype = precision.accumulation_dtype(self.variable_dtype)
         x = ops.cast(inputs, dtype)
-        # torch's fused kernel updates the moving variance with the unbiased estimate only
-        kernel = backend.fast_kernel("batch_norm") if self.unbiased_moving_variance else None
+        # torch's fused kernel updates the moving variance with the unbiased estimate only,
+        # and in place: only variables in x's dtype (not those of a pure float16 policy)
+        kernel = None
+        if self.unbiased_moving_variance and keras.backend.standardize_dtype(
+                self.variable_dtype) == dtype:
+            kernel = backend.fast_kernel("batch_norm")
         if kernel is not None:
             outputs = kernel(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                              training, self.momentum, self.epsilon)
@@ -154,7 +158,9 @@ class TemporalBatchNorm(keras.layers.Layer):
             mean, variance = self.moving_mean, self.moving_variance
         outputs = ops.batch_normalization(
             x, ops.cast(mean, dtype), ops.cast(variance, dtype), axis=-1,
-            offset=self.beta, scale=self.gamma, epsilon=self.epsilon,
+            offset=None if self.beta is None else ops.cast(self.beta, dtype),
+            scale=None if self.gamma is None else ops.cast(self.gamma, dtype),
+            epsilon=self.epsilon,
         )
         return ops.cast(outputs, self.compute_dtype)
 
@@ -166,10 +172,9 @@ class TemporalBatchNorm(keras.layers.Layer):
             variance = (variance * ops.cast(count, x.dtype)
                         / ops.cast(ops.maximum(count - 1, 1), x.dtype))
         m = self.momentum
-        self.moving_mean.assign(
-            (1.0 - m) * self.moving_mean + m * ops.stop_gradient(mean))
-        self.moving_variance.assign(
-            (1.0 - m) * self.moving_variance + m * ops.stop_gradient(variance))
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            update = (1.0 - m) * ops.cast(moving, x.dtype) + m * ops.stop_gradient(batch)
+            moving.assign(ops.cast(update, moving.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape

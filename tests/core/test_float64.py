@@ -209,6 +209,22 @@ def test_mixed_precision_batch_norm_is_the_float32_one_cast(policy, rng):
                                   to_numpy(reference_bn.moving_variance))
 
 
+@pytest.mark.parametrize("policy,rtol", [("float16", 2e-3), ("bfloat16", 1.6e-2)])
+def test_pure_half_policy_batch_norm_computes_in_float32(policy, rtol, rng):
+    """A pure half policy (half weights too) used to fail: float32 input, half weights."""
+    x = rng.normal(1.0, 2.0, (2, 3, 4, 4, 6)).astype("float32")
+    bn = kt.TemporalBatchNorm(dtype=policy)
+    y = bn(x, training=True)
+    assert dtype_of(y) == policy and dtype_of(bn.moving_variance) == policy
+    x_half = to_numpy(ops.cast(ops.cast(x, policy), "float32")).astype("float64")
+    mean, var = x_half.mean(axis=(0, 1, 2, 3)), x_half.var(axis=(0, 1, 2, 3))
+    np.testing.assert_allclose(to_numpy(ops.cast(y, "float32")),
+                               (x_half - mean) / np.sqrt(var + 1e-5), rtol=rtol, atol=rtol)
+    n = 2 * 3 * 4 * 4
+    np.testing.assert_allclose(to_numpy(ops.cast(bn.moving_variance, "float32")),
+                               0.9 + 0.1 * var * n / (n - 1), rtol=rtol)
+
+
 def test_penalty_of_half_precision_weights_is_float32(rng):
     w = rng.normal(0, 0.8, (3, 4)).astype("float32")
     value = regularizers.temporal_weight_penalty([ops.cast(w, "bfloat16")], 4, 0.3, 0.5, 1e-5)
