@@ -43,7 +43,7 @@ def _check_logits(y_pred, loss_name):
         )
 
 
-def _one_hot_labels(y_true, num_classes, loss_name, dtype="float32"):
+def _one_hot_labels(y_true, num_classes, loss_name, dtype):
     """Integer labels (B,) / (B, 1) or one-hot (B, C) -> one-hot (B, C) in `dtype`."""
     shape = tuple(y_true.shape)
     if len(shape) == 2 and shape[-1] not in (1, None):
