@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 # Heavier subpackages (models build on every layer; data imports tensorflow and tonic;
 # analysis imports matplotlib) load on first use.
 _LAZY_SUBMODULES = ("models", "data", "analysis", "callbacks", "tuning", "neurons", "layers",
-                    "spatial")
+                    "spatial", "dense", "precision")
 
 
 def __getattr__(name):

@@ -25,7 +25,7 @@ x = kt.LIF()(x)                                        # spikes (B, 4, 32, 32, 1
 import keras
 from keras import ops
 
-from keras_trt import backend
+from keras_trt import backend, precision
 
 __all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TimeAverage"]
 
@@ -89,7 +89,9 @@ class TemporalBatchNorm(keras.layers.Layer):
     moving statistics. PyTorch conventions, as the reference code: `epsilon=1e-5`,
     `momentum=0.1` meaning `moving = (1 - momentum) * moving + momentum * batch_stat`,
     and the moving variance updated with the unbiased (n / (n - 1)) batch variance.
-    Statistics are computed in float32 under mixed precision.
+    Statistics and the affine transform are computed in float32 under mixed precision
+    (float16/bfloat16 compute dtype) and in float64 under a float64 policy
+    (`keras_trt.precision.accumulation_dtype` of the variable dtype).
 
     ```python
     import keras
@@ -122,7 +124,8 @@ class TemporalBatchNorm(keras.layers.Layer):
                              f"must be known, got shape {tuple(input_shape)}.")
         shape = (channels,)
         # autocast=False: Keras would otherwise hand call() these weights in the
-        # (bfloat16/float16) compute dtype; statistics and affine stay float32.
+        # (bfloat16/float16) compute dtype; statistics and affine stay in the variable
+        # dtype (float32 under mixed precision, float64 under a float64 policy).
         self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma",
                                      trainable=True, autocast=False) if self.scale else None
         self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta",
@@ -134,9 +137,14 @@ class TemporalBatchNorm(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        x = ops.cast(inputs, "float32")
-        # torch's fused kernel updates the moving variance with the unbiased estimate only
-        kernel = backend.fast_kernel("batch_norm") if self.unbiased_moving_variance else None
+        dtype = precision.accumulation_dtype(self.variable_dtype)
+        x = ops.cast(inputs, dtype)
+        # torch's fused kernel updates the moving variance with the unbiased estimate only,
+        # and in place: only variables in x's dtype (not those of a pure float16 policy)
+        kernel = None
+        if self.unbiased_moving_variance and keras.backend.standardize_dtype(
+                self.variable_dtype) == dtype:
+            kernel = backend.fast_kernel("batch_norm")
         if kernel is not None:
             outputs = kernel(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                              training, self.momentum, self.epsilon)
@@ -149,20 +157,24 @@ class TemporalBatchNorm(keras.layers.Layer):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         outputs = ops.batch_normalization(
-            x, ops.cast(mean, "float32"), ops.cast(variance, "float32"), axis=-1,
-            offset=self.beta, scale=self.gamma, epsilon=self.epsilon,
+            x, ops.cast(mean, dtype), ops.cast(variance, dtype), axis=-1,
+            offset=None if self.beta is None else ops.cast(self.beta, dtype),
+            scale=None if self.gamma is None else ops.cast(self.gamma, dtype),
+            epsilon=self.epsilon,
         )
         return ops.cast(outputs, self.compute_dtype)
 
     def _update_moving_statistics(self, x, mean, variance):
         if self.unbiased_moving_variance:
-            count = ops.cast(ops.size(x) // ops.shape(x)[-1], "float32")
-            variance = variance * count / ops.maximum(count - 1.0, 1.0)
+            # n / max(n - 1, 1) from the integer count: a float maximum would run in
+            # float32 for float64 on torch
+            count = ops.size(x) // ops.shape(x)[-1]
+            variance = (variance * ops.cast(count, x.dtype)
+                        / ops.cast(ops.maximum(count - 1, 1), x.dtype))
         m = self.momentum
-        self.moving_mean.assign(
-            (1.0 - m) * self.moving_mean + m * ops.stop_gradient(mean))
-        self.moving_variance.assign(
-            (1.0 - m) * self.moving_variance + m * ops.stop_gradient(variance))
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            update = (1.0 - m) * ops.cast(moving, x.dtype) + m * ops.stop_gradient(batch)
+            moving.assign(ops.cast(update, moving.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -220,7 +232,7 @@ class TimeAverage(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        return ops.mean(inputs, axis=1)
+        return precision.mean(inputs, axis=1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + tuple(input_shape[2:])

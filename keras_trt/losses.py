@@ -38,7 +38,7 @@ import contextvars
 import keras
 from keras import ops
 
-from keras_trt import labels, regularizers
+from keras_trt import labels, precision, regularizers
 
 __all__ = ["SDTLoss", "TETLoss", "TRTLoss"]
 
@@ -64,12 +64,14 @@ class _TemporalLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         name = type(self).__name__
         _check_logits(y_pred, name)
-        y_pred = ops.cast(y_pred, "float32")
+        # float32 for half-precision logits, float64 for float64 ones
+        y_pred = ops.cast(y_pred, precision.accumulation_dtype(y_pred.dtype))
         targets, valid = labels.class_targets(y_true, y_pred.shape[-1], name)
+        targets = ops.cast(targets, y_pred.dtype)
         return labels.nan_where_invalid(self.per_sample_loss(targets, y_pred), valid)
 
     def per_sample_loss(self, targets, logits):
-        """The loss (B,) of float32 `logits` (B, T, C) against `targets` (B, C)."""
+        """The loss (B,) of `logits` (B, T, C) (float32 or float64) against `targets` (B, C)."""
         raise NotImplementedError
 
 
@@ -98,7 +100,7 @@ class SDTLoss(_TemporalLoss):
         super().__init__(name=name, **kwargs)
 
     def per_sample_loss(self, targets, logits):
-        return _cross_entropy(targets, ops.mean(logits, axis=1))
+        return _cross_entropy(targets, precision.mean(logits, axis=1))
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -122,10 +124,10 @@ class TETLoss(_TemporalLoss):
         self.phi = float(phi)
 
     def per_sample_loss(self, targets, logits):
-        loss = ops.mean(_cross_entropy(targets, logits), axis=1)
+        loss = precision.mean(_cross_entropy(targets, logits), axis=1)
         if self.lam == 0.0:
             return loss
-        mse = ops.mean(ops.square(logits - self.phi), axis=(1, 2))
+        mse = precision.mean(ops.square(logits - self.phi), axis=(1, 2))
         return (1.0 - self.lam) * loss + self.lam * mse
 
     def get_config(self):
@@ -217,10 +219,10 @@ class TRTLoss(_TemporalLoss):
             return self(y_true, y_pred, sample_weight=sample_weight)
 
     def per_sample_loss(self, targets, logits):
-        loss = ops.mean(_cross_entropy(targets, logits), axis=1)
+        loss = precision.mean(_cross_entropy(targets, logits), axis=1)
         if self.eta == 0.0:
             return loss
-        mse = ops.mean(ops.square(logits - targets[:, None, :]), axis=(1, 2))
+        mse = precision.mean(ops.square(logits - targets[:, None, :]), axis=(1, 2))
         return (1.0 - self.eta) * loss + self.eta * mse
 
     def weight_penalty(self, weights, timesteps):

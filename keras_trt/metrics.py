@@ -22,6 +22,7 @@ import keras
 from keras import ops
 
 from keras_trt import labels as labels_lib
+from keras_trt import precision
 
 __all__ = ["TemporalAccuracy", "TemporalCrossEntropy"]
 
@@ -30,7 +31,8 @@ def _labels_and_mean_logits(y_true, y_pred, name):
     if len(y_pred.shape) != 3:
         raise ValueError(f"{name}: `y_pred` must be per-timestep logits (batch, time, "
                          f"classes), got shape {tuple(y_pred.shape)}.")
-    logits = ops.mean(ops.cast(y_pred, "float32"), axis=1)
+    logits = precision.mean(ops.cast(y_pred, precision.accumulation_dtype(y_pred.dtype)),
+                            axis=1)
     classes, valid = labels_lib.class_indices(y_true, logits.shape[-1], name)
     return classes, valid, logits
 
@@ -40,7 +42,7 @@ def temporal_accuracy(y_true, y_pred):
     the label is invalid)."""
     classes, valid, logits = _labels_and_mean_logits(y_true, y_pred, "TemporalAccuracy")
     correct = ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), classes)
-    return labels_lib.nan_where_invalid(ops.cast(correct, "float32"), valid)
+    return labels_lib.nan_where_invalid(ops.cast(correct, logits.dtype), valid)
 
 
 def temporal_cross_entropy(y_true, y_pred):

@@ -9,7 +9,7 @@ obtained:
 - `lif_multistep_fused`: one `custom_gradient` around the whole sequence. The forward
   loop records nothing for autodiff and keeps only the pre-reset membrane; the backward
   loop applies the BPTT of SPEC 1.1 + 1.3 directly. Same values and gradients (to
-  float32 rounding), fewer tensors kept for the backward pass.
+  rounding in the input's dtype), fewer tensors kept for the backward pass.
 
 ```python
 import numpy as np
@@ -53,7 +53,7 @@ def lif_multistep(
 
     Args:
         x: input current, rank >= 3, time on axis 1. Computed in x's dtype (the LIF layer
-            casts to float32 first).
+            casts to float32 first, or float64 under a float64 policy).
         tau: membrane time constant (leak factor 1/tau); 1.0 gives an IF neuron.
         v_threshold: firing threshold.
         v_reset: reset potential for a hard reset; `None` for a soft reset (subtract).

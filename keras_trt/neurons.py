@@ -23,6 +23,7 @@ spikes = lif(x)   # (4, 10, 32), values exactly 0 or 1
 import keras
 from keras import ops
 
+from keras_trt import precision
 from keras_trt import surrogates as surrogates_lib
 from keras_trt.neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
 
@@ -36,7 +37,9 @@ class LIF(keras.layers.Layer):
 
     The membrane state starts at `v_reset` at every call and is carried along the time
     axis inside the call (no state across calls). Under a mixed-precision policy the
-    state and arithmetic are float32; the spikes are returned in the compute dtype.
+    state and arithmetic are float32, under a float64 policy float64
+    (`keras_trt.precision.accumulation_dtype`); the spikes are returned in the compute
+    dtype.
 
     Args:
         tau: membrane time constant, >= 1 (`u = u / tau + x`); tau=1 is IF.
@@ -107,7 +110,7 @@ class LIF(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
+        x = ops.cast(inputs, precision.accumulation_dtype(self.variable_dtype))
         spikes = IMPLEMENTATIONS[self.implementation](
             x,
             tau=self.tau,

@@ -31,7 +31,7 @@ import math
 
 from keras import ops
 
-from keras_trt import backend
+from keras_trt import backend, precision
 
 __all__ = ["temporal_weight_penalty", "penalized_variables", "EXCLUDED_VARIABLE_NAMES"]
 
@@ -78,13 +78,16 @@ def _penalty_of_one_weight(w, offsets, scale, epsilon):
 
 
 def temporal_weight_penalty(weights, timesteps, lam, decay, epsilon):
-    """The TRT penalty R of a list of weights for T = `timesteps` (a float32 scalar)."""
-    total = ops.convert_to_tensor(0.0, "float32")
+    """The TRT penalty R of a list of weights for T = `timesteps`: a scalar in float32, or
+    float64 when a weight is float64 (each weight is computed in at least float32)."""
+    weights = [w if hasattr(w, "dtype") else ops.convert_to_tensor(w) for w in weights]
+    weights = [ops.cast(w, precision.accumulation_dtype(w.dtype)) for w in weights]
+    total = ops.convert_to_tensor(
+        0.0, precision.accumulation_dtype(*(w.dtype for w in weights)))
     if lam == 0.0:
         return total
     offsets = decay_offsets(timesteps, decay)
     scale = lam / timesteps
-    weights = [ops.cast(w, "float32") for w in weights]
     kernel = backend.fast_kernel("trt_penalty")
     if kernel is not None:
         value = kernel(weights, offsets, scale, epsilon)

@@ -94,7 +94,8 @@ class Triangle(Surrogate):
 
     def derivative(self, u):
         g = self.gamma
-        return ops.maximum(g - ops.abs(u), 0.0) * (1.0 / (g * g))
+        # relu, not maximum(., 0): Keras' torch maximum computes float64 in float32
+        return ops.relu(g - ops.abs(u)) * (1.0 / (g * g))
 
     def get_config(self):
         return {"gamma": self.gamma}

@@ -29,7 +29,7 @@ import keras
 from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
-from keras_trt import model_inputs, regularizers
+from keras_trt import model_inputs, precision, regularizers
 
 __all__ = ["SpikingModel"]
 
@@ -74,7 +74,8 @@ class SpikingModel(keras.Model):
         """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss)."""
         trt = self.trt_loss()
         if trt is None:
-            return keras.ops.convert_to_tensor(0.0, "float32")
+            return keras.ops.convert_to_tensor(0.0, precision.accumulation_dtype(
+                *(v.dtype for v in self.trainable_variables)))
         weights = self.penalized_variables()
         if not weights:
             raise ValueError(

@@ -59,7 +59,8 @@ class _MultistepLIF(torch.autograd.Function):
     `u * (1 / tau)` only when tau is a power of two (both exact then), and the hard reset
     to 0, `(1 - s) v`, is computed as `v - v s`, whose products are exact for s in {0, 1}.
     The backward pass fuses multiply-adds (`addcmul`), so gradients agree with the
-    keras.ops form to float32 rounding, not bit for bit.
+    keras.ops form to rounding in the input's dtype (float32, or float64 under a float64
+    policy), not bit for bit.
     """
 
     @staticmethod

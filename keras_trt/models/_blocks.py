@@ -13,6 +13,7 @@ import numbers
 import keras
 from keras import ops
 
+from keras_trt import dense as kt_dense
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import spatial
@@ -94,7 +95,7 @@ def time_pool(x, kind, pool_size, strides, padding=0, name=None):
 def time_dense(x, units, name):
     """A Linear layer per timestep with PyTorch's default initialisation."""
     fan_in = int(x.shape[-1])
-    dense = keras.layers.Dense(
+    dense = kt_dense.Dense(
         units, kernel_initializer=dense_kernel_initializer(),
         bias_initializer=dense_bias_initializer(fan_in), name=name)
     return _td(dense)(x)
