@@ -53,8 +53,9 @@ def run(path):
                   loss=kt.losses.TRTLoss(eta=0.05, lam=1e-3, decay=0.25, epsilon=1e-5))
     before = model.get_weights()
     logits = model.predict_on_batch(x)
-    per_sample_loss = model.trt_loss().call(keras.ops.convert_to_tensor(y),
-                                            keras.ops.convert_to_tensor(logits))
+    with kt.losses.weight_penalty_scope():  # the data term alone, per sample
+        per_sample_loss = model.trt_loss().call(keras.ops.convert_to_tensor(y),
+                                                keras.ops.convert_to_tensor(logits))
     penalty = model.weight_penalty(TIMESTEPS)
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
     after = model.get_weights()

@@ -154,8 +154,10 @@ def test_mean_exact_in_float64_and_keras_mean_otherwise(rng):
 ], ids=["sdt", "tet", "trt"])
 def test_losses_float64(float64, loss, expected, rng):
     logits, labels = rng.normal(0, 2, (4, 3, 5)), rng.integers(0, 5, 4)
-    # `call` gives the per-sample losses; the batch mean after it is Keras' reduction
-    per_sample = loss.call(ops.convert_to_tensor(labels), ops.convert_to_tensor(logits))
+    # `call` gives the per-sample losses; the batch mean after it is Keras' reduction.
+    # The scope: a TRTLoss computes its data term only where the caller adds the penalty.
+    with kt.losses.weight_penalty_scope():
+        per_sample = loss.call(ops.convert_to_tensor(labels), ops.convert_to_tensor(logits))
     assert dtype_of(per_sample) == "float64"
     np.testing.assert_allclose(to_numpy(per_sample).mean(), expected(logits, labels), **TIGHT)
 
