@@ -10,17 +10,19 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.001, lam=5e-5, deca
 
 import importlib
 
-from keras_trt import losses, metrics, regularizers, surrogates
+# Every module that registers a serializable class is imported here, so that
+# `import keras_trt` is all `keras.saving.load_model` needs for a file keras-trt wrote.
+from keras_trt import (dense, layers, losses, metrics, models, neurons, regularizers, spatial,
+                       surrogates)
 from keras_trt.layers import RepeatTime, TemporalBatchNorm, TimeAverage, TimeDistributed
 from keras_trt.neurons import IF, LIF
 from keras_trt.training import SpikingModel
 
 __version__ = "0.1.0"
 
-# Heavier subpackages (models build on every layer; data imports tensorflow and tonic;
-# analysis imports matplotlib) load on first use.
-_LAZY_SUBMODULES = ("models", "data", "analysis", "callbacks", "tuning", "neurons", "layers",
-                    "spatial", "dense", "precision")
+# These register no serializable class and load on first use: data imports tensorflow and
+# tonic, analysis matplotlib, tuning keras_tuner.
+_LAZY_SUBMODULES = ("data", "analysis", "callbacks", "tuning", "precision")
 
 
 def __getattr__(name):
@@ -33,6 +35,6 @@ def __getattr__(name):
 
 __all__ = [
     "IF", "LIF", "RepeatTime", "SpikingModel", "TemporalBatchNorm", "TimeAverage",
-    "TimeDistributed", "losses", "metrics", "regularizers", "surrogates",
-    *_LAZY_SUBMODULES,
+    "TimeDistributed", "dense", "layers", "losses", "metrics", "models", "neurons", "regularizers",
+    "spatial", "surrogates", *_LAZY_SUBMODULES,
 ]

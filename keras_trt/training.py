@@ -25,6 +25,10 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay
 """
 
 import keras
+# Keras exports neither the class of functional models nor its test for the arguments
+# that build one; both are stable since Keras 3.0.
+from keras.src.models.functional import Functional
+from keras.src.models.model import functional_init_arguments
 
 from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
@@ -42,7 +46,27 @@ class SpikingModel(keras.Model):
       `(1/T) sum_t R_t` over `penalized_variables()` (kernels and BatchNorm gammas).
     - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default.
     - Inputs and labels are checked before Keras runs a step (see the module docstring).
+
+    `SpikingModel(inputs, outputs)` (and a subclass given inputs and outputs) is an
+    instance of a functional variant of its class (see `_functional_class`); subclassed
+    models are instances of their own class.
     """
+
+    def __init__(self, *args, **kwargs):
+        # Keras' `Model.__init__` makes a functional model of a subclass by rewriting the
+        # class's bases (Model -> Functional) in place, which breaks every subclassed
+        # SpikingModel built afterwards. The instance moves to a separate functional
+        # class instead, so no class changes. Like Keras, this decides on the arguments
+        # that reach here, not on those the subclass's constructor took.
+        if functional_init_arguments(args, kwargs) and not isinstance(self, Functional):
+            object.__setattr__(self, "__class__", _functional_class(type(self)))
+        super().__init__(*args, **kwargs)
+
+    def __reduce__(self):
+        # Pickling rebuilds the model from its saved bytes; bind the loader to a class
+        # that pickle can find by name (functional classes are made at run time).
+        loader, args = super().__reduce__()
+        return SpikingModel._unpickle_model, args
 
     def compile(self, *args, metrics=None, **kwargs):
         if metrics is None:
@@ -141,3 +165,28 @@ class SpikingModel(keras.Model):
     def predict_on_batch(self, x):
         model_inputs.check_data(self, x)
         return super().predict_on_batch(x)
+
+_FUNCTIONAL_CLASSES = {}
+
+
+def _functional_class(cls):
+    """The class of a functional `cls`: `cls` with Keras' `Functional` after it.
+
+    Its method order is what Keras' in-place rewrite of `cls`'s bases would give (cls,
+    ..., SpikingModel, Functional, Function, Model, ...), but `cls` stays as it is. It
+    takes `cls`'s name, module and serialization name, so configs and `.keras` files
+    name `cls`; loading builds it again through `cls.from_config`. Made once per class.
+    """
+    functional = _FUNCTIONAL_CLASSES.get(cls)
+    if functional is None:
+        functional = type(cls.__name__, (cls, Functional), {
+            "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__})
+        registered = keras.saving.get_registered_name(cls)
+        if keras.saving.get_registered_object(registered) is cls:
+            package, name = registered.split(">", 1)
+            keras.saving.register_keras_serializable(package, name)(functional)
+            # register `cls` again: the name keeps loading `cls` (which builds `functional`)
+            keras.saving.register_keras_serializable(package, name)(cls)
+        _FUNCTIONAL_CLASSES[cls] = functional
+    return functional

@@ -1,8 +1,3 @@
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -188,42 +183,3 @@ def test_same_seed_gives_identical_losses():
         model.compile(optimizer="adam", loss=kt.losses.TRTLoss(lam=1e-3))
         histories.append(model.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"])
     assert histories[0] == histories[1]
-
-
-_SUBPROCESS = r"""
-import json, sys
-import numpy as np, keras
-import keras_trt as kt
-from tests.core.test_training import tiny_model, data
-action, path = sys.argv[1], sys.argv[2]
-x, _ = data(4, seed=9)
-if action == "save":
-    model = tiny_model(seed=11)
-    model.compile(optimizer="adam", loss=kt.losses.TRTLoss(lam=1e-3))
-    model.save(path)
-    pred = model.predict(x, verbose=0)
-else:
-    model = keras.saving.load_model(path)
-    assert isinstance(model, kt.SpikingModel), type(model)
-    assert isinstance(model.trt_loss(), kt.losses.TRTLoss)
-    pred = model.predict(x, verbose=0)
-print("PRED" + json.dumps(np.asarray(pred, "float64").tolist()))
-"""
-
-
-def _run_backend(backend, action, path):
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    out = subprocess.run([sys.executable, "-c", _SUBPROCESS, action, str(path)], env=env,
-                         capture_output=True, text=True, timeout=300,
-                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    assert out.returncode == 0, out.stderr[-2000:]
-    line = [l for l in out.stdout.splitlines() if l.startswith("PRED")][-1]
-    return np.array(json.loads(line[4:]))
-
-
-@pytest.mark.backend_independent
-def test_keras_file_saved_under_one_backend_loads_under_the_others(tmp_path):
-    path = tmp_path / "tiny.keras"
-    saved = _run_backend("torch", "save", path)
-    for backend in ("tensorflow", "jax"):
-        np.testing.assert_allclose(_run_backend(backend, "load", path), saved, atol=1e-5)
