@@ -5,7 +5,7 @@ TET compute a training step, on purpose without optimisations:
 
 - `LIFNode`: a Python loop over T, `u = u / tau + x_t`, the spike from a
   `torch.autograd.Function` with the triangle surrogate, the hard reset
-  `u = (1 - s) * u + v_reset * s` with the spike NOT detached (SPEC 1).
+  `u = (1 - s) * u + v_reset * s` with the spike NOT detached (docs/method.md, LIF neuron).
 - `SeqToANNContainer`: (B, T, C, H, W) folded to (B*T, C, H, W) around Conv2d +
   BatchNorm2d (tdBN, eps 1e-5, momentum 0.1) and pooling; channels first as PyTorch.
 - `trt_loss`: per timestep CE + MSE to the one-hot label, plus the weight penalty computed

@@ -37,7 +37,7 @@ MODELS = ("vggsnn", "resnet19")
 REFERENCE = "reference"
 # glibc returns freed blocks above a dynamic threshold (>= 128 KiB) to the OS, so a CPU
 # step's large tensors are mmap'ed, page-faulted and zeroed again at every step; these
-# thresholds keep them in the heap (keras3-notes: ~1.1-1.6x faster torch CPU steps).
+# thresholds keep them in the heap (~1.1-1.6x faster torch CPU steps; docs/performance.md).
 TUNED_MALLOC = ("glibc.malloc.mmap_threshold=4294967296:"
                 "glibc.malloc.trim_threshold=4294967296")
 
@@ -125,7 +125,8 @@ def _worker_reference(args):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     forward = torch.compile(model) if args.jit == "on" else model
-    # The reference's AMP (SPEC 10.13): autocast around forward and loss, a GradScaler.
+    # The reference's AMP (docs/method.md, Precision): autocast around forward and loss,
+    # a GradScaler.
     amp_dtype = {"mixed_float16": torch.float16,
                  "mixed_bfloat16": torch.bfloat16}.get(args.mixed_precision)
     scaler = torch.amp.GradScaler(device, enabled=amp_dtype == torch.float16)

@@ -1,4 +1,4 @@
-"""SDT, TET and TRT losses on per-timestep logits (SPEC 3).
+"""SDT, TET and TRT losses on per-timestep logits (docs/method.md, Losses).
 
 All take `y_pred` of shape (B, T, C) (logits at every timestep) and integer labels of
 shape (B,) or (B, 1), or one-hot / class-probability labels (B, C). Each returns
@@ -85,7 +85,7 @@ def _check_range(value, name, cls, low=0.0, high=None):
 
 @keras.saving.register_keras_serializable(package="keras_trt")
 class SDTLoss(_TemporalLoss):
-    """Standard direct training: cross-entropy of the time-averaged logits (SPEC 3.1).
+    """Standard direct training: cross-entropy of the time-averaged logits (docs/method.md, SDT).
 
     Invalid labels raise a ValueError eagerly and give NaN inside compiled steps (see the
     module docstring).
@@ -105,7 +105,7 @@ class SDTLoss(_TemporalLoss):
 
 @keras.saving.register_keras_serializable(package="keras_trt")
 class TETLoss(_TemporalLoss):
-    """Temporal efficient training (SPEC 3.2): per-timestep CE plus an MSE to `phi`.
+    """Temporal efficient training (docs/method.md, TET): per-timestep CE plus an MSE to `phi`.
 
     `L = (1 - lam) * (1/T) sum_t CE(O_t, y) + lam * mean((O - phi)^2)`.
 
@@ -156,7 +156,7 @@ def weight_penalty_scope():
 
 @keras.saving.register_keras_serializable(package="keras_trt")
 class TRTLoss(_TemporalLoss):
-    """Temporal regularization training loss (SPEC 3.3).
+    """Temporal regularization training loss (docs/method.md, TRT).
 
     `L = (1/T) sum_t [(1 - eta) CE(O_t, y) + eta MSE(O_t, onehot(y)) + R_t]`, where
     `R_t = sum_w lam w^2 / (1 + (exp(decay t) - 1)(|w| + epsilon))` over every non-bias

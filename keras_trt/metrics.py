@@ -1,4 +1,4 @@
-"""Metrics on per-timestep logits (B, T, C): decisions use the mean over T (SPEC 3).
+"""Metrics on per-timestep logits (B, T, C): decisions use the mean over T (docs/method.md, Losses).
 
 Labels are checked like the losses' (see `keras_trt.labels`): eagerly, an invalid label
 raises a ValueError; inside a compiled step its row's value is NaN, so the metric reads

@@ -1,14 +1,16 @@
 """LIF dynamics over the time axis as functions: the autodiff form and a fused form whose
 backward pass is a hand-written BPTT.
 
-Both compute SPEC 1.1 exactly (see `keras_trt.neurons`); they differ in how gradients are
+Both compute the LIF dynamics of docs/method.md exactly (see `keras_trt.neurons`); they
+differ in how gradients are
 obtained:
 
 - `lif_multistep`: each timestep is differentiated by the framework (the surrogate
   spike through `keras.ops.custom_gradient`).
 - `lif_multistep_fused`: one `custom_gradient` around the whole sequence. The forward
   loop records nothing for autodiff and keeps only the pre-reset membrane; the backward
-  loop applies the BPTT of SPEC 1.1 + 1.3 directly. Same values and gradients (to
+  loop applies the BPTT of the dynamics and the surrogate (docs/method.md, LIF neuron)
+  directly. Same values and gradients (to
   rounding in the input's dtype), fewer tensors kept for the backward pass.
 
 ```python
@@ -34,7 +36,7 @@ TIME_LOOPS = ("auto", "unroll", "scan")
 def _resolve_time_loop(time_loop):
     if time_loop != "auto":
         return time_loop
-    # Measured in keras3-notes: ops.scan is fastest under jax.jit; on torch the unrolled
+    # Measured: ops.scan is fastest under jax.jit; on torch the unrolled
     # loop is fastest eagerly; TensorFlow's XLA path cannot compile scan's gradient.
     return "scan" if keras.backend.backend() == "jax" else "unroll"
 

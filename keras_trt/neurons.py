@@ -1,6 +1,7 @@
 """Multi-step spiking neurons: LIF (and IF, its tau=1 case) over the time axis.
 
-The dynamics are those of the TRT reference code (SPEC 1.1), element-wise, for
+The dynamics are those of the TRT reference code (docs/method.md, LIF neuron),
+element-wise, for
 t = 0..T-1 with u_{-1} = v_reset:
 
     u_t = u_{t-1} / tau + x_t                    charge

@@ -1,4 +1,4 @@
-"""TRT's time-decaying, weight-dependent weight penalty (SPEC 3.3).
+"""TRT's time-decaying, weight-dependent weight penalty (docs/method.md, TRT).
 
     R = (1/T) sum_{t=0}^{T-1} sum_w lam * w^2 / (1 + (exp(decay * t) - 1) * (|w| + eps))
 

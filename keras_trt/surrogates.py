@@ -2,7 +2,8 @@
 
 The forward pass of every surrogate is the strict Heaviside step `H(u) = 1 if u > 0 else 0`
 (exactly 0 or 1, never an approximation); the backward pass replaces the Dirac delta by the
-derivative of a smooth or piecewise-linear function of `u` (SPEC 1.3). `u` is the membrane
+derivative of a smooth or piecewise-linear function of `u` (docs/method.md, Surrogate
+gradients). `u` is the membrane
 potential minus the threshold.
 
 Example:
@@ -42,7 +43,7 @@ class Surrogate:
 
     def __call__(self, u):
         # The surrogate's parameter is captured by closure (self) rather than passed as an
-        # argument: torch's save_for_backward rejects Python floats (keras3-notes).
+        # argument: torch's save_for_backward rejects Python floats.
         @ops.custom_gradient
         def heaviside(x):
             def grad(*args, upstream=None):

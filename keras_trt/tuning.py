@@ -44,7 +44,8 @@ __all__ = ["TRTHyperModel", "make_tuner", "best_trials", "format_trials", "TUNER
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
 
-# Around the paper's values (SPEC 3.3: eta 0.001-0.05, lambda 1e-5-5e-5, delta 0.25-0.5).
+# Around the paper's values (eta 0.001-0.05, lambda 1e-5-5e-5, delta 0.25-0.5;
+# docs/method.md, Hyperparameters).
 DEFAULT_SPACE = {
     "eta": (0.0, 0.1),
     "lam": (1e-6, 1e-3),

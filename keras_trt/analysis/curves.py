@@ -1,7 +1,7 @@
 """Learning curves from the recipes' CSV logs (Keras `CSVLogger`), EMA-smoothed as the paper.
 
 The authors smoothed their curves with an exponential moving average of weight 0.5
-(SPEC 6): s_0 = v_0, s_k = w * s_{k-1} + (1 - w) * v_k.
+(docs/method.md, Training loop): s_0 = v_0, s_k = w * s_{k-1} + (1 - w) * v_k.
 
 ```python
 import os, tempfile

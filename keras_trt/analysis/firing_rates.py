@@ -3,7 +3,7 @@
 `firing_rates(model, data)` runs the model in inference mode and returns, for every LIF
 layer (any `keras_trt.LIF`, `IF` included) in execution order, the mean of its spike tensor
 over batch, time and neurons: the fraction of (sample, timestep, neuron) slots holding a
-spike (SPEC 6, "Firing rate"; the reference collects the spike tensors with forward hooks
+spike (docs/method.md, Firing rates; the reference collects the spike tensors with forward hooks
 and leaves the averaging to the user).
 
 `synaptic_operations(model, rates)` turns rates into synaptic operations (SOPs) per sample,

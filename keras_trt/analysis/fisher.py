@@ -1,4 +1,5 @@
-"""Fisher information over time, FI(t), and the information centroid IC (SPEC 7).
+"""Fisher information over time, FI(t), and the information centroid IC
+(docs/method.md, Fisher information).
 
 For each prefix length t = 1..T, with the model in inference mode (BatchNorm moving
 statistics; gradients still computed):

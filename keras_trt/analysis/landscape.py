@@ -1,4 +1,5 @@
-"""2-D loss landscape with filter-normalised random directions (SPEC 8, Li et al. 2018).
+"""2-D loss landscape with filter-normalised random directions (Li et al. 2018;
+docs/method.md, Loss landscape).
 
 1. Two directions d1, d2, i.i.d. standard Gaussian with the shapes of the model's
    trainable variables (not BatchNorm moving statistics), drawn from a seeded NumPy

@@ -40,7 +40,8 @@ def random_flip_left_right(x, seed, width_axis=2):
 
 
 def cutout(x, length, seed):
-    """One square hole per sample (SPEC 5.1): centre (y, x) uniform over all pixels, rows
+    """One square hole per sample (docs/method.md, CIFAR-10 and CIFAR-100): centre (y, x)
+    uniform over all pixels, rows
     and columns [c - length//2, c + length//2) clipped to the image, set to 0 in every
     channel. `x` is (B, H, W, C) float in [0, 1] (before normalisation)."""
     B, H, W = tf.shape(x)[0], x.shape[1], x.shape[2]
@@ -60,7 +61,8 @@ def normalize(x, mean, std):
 
 
 def cifar_train(images, seed, mean, std):
-    """SPEC 5.1 training transform on a uint8 (B, 32, 32, 3) batch: crop with 4-pixel zero
+    """The CIFAR training transform (docs/method.md, CIFAR-10 and CIFAR-100) on a uint8
+    (B, 32, 32, 3) batch: crop with 4-pixel zero
     padding, horizontal flip, to [0, 1], one 16x16 cutout, normalise."""
     s = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(3)]
     x = random_crop_with_padding(images, 4, s[0])
@@ -71,7 +73,7 @@ def cifar_train(images, seed, mean, std):
 
 
 def dvs_flip_roll(x, seed, max_shift=5):
-    """SPEC 5.3 DVS-CIFAR10 training augmentation on a (B, T, H, W, C) batch.
+    """docs/method.md, DVS-CIFAR10 DVS-CIFAR10 training augmentation on a (B, T, H, W, C) batch.
 
     With probability 0.5 flip along W, then roll circularly by (dy, dx), each an integer
     uniform in [-max_shift, max_shift]; one draw per sample, shared by all T frames

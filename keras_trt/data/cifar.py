@@ -1,4 +1,5 @@
-"""CIFAR-10 / CIFAR-100 (SPEC 5.1) through tensorflow-datasets, augmented as the paper.
+"""CIFAR-10 / CIFAR-100 through tensorflow-datasets, augmented as the paper
+(docs/method.md, CIFAR-10 and CIFAR-100).
 
 ```text
 import keras_trt as kt
@@ -12,7 +13,7 @@ import os
 
 from keras_trt.data._common import check_positive_int, check_split, resolve_data_dir
 
-# SPEC 5.1 normalisation constants: (mean, std) per channel.
+# Normalisation (docs/method.md, CIFAR-10 and CIFAR-100) constants: (mean, std) per channel.
 CIFAR_MEAN_STD = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
@@ -27,7 +28,8 @@ def cifar10(split="train", data_dir=None, batch_size=64, augment=None, shuffle=N
             download=False, manual_dir=None, seed=None, cache=True):
     """CIFAR-10 as normalised float32 (B, 32, 32, 3) images and int32 labels.
 
-    Training augmentation (SPEC 5.1, default on for "train"), per sample on the uint8
+    Training augmentation (default on for "train"; docs/method.md, CIFAR-10 and
+    CIFAR-100), per sample on the uint8
     image: random 32x32 crop of the image zero-padded by 4 pixels, horizontal flip with
     p=0.5, scale to [0, 1], one 16x16 cutout (centre uniform over all pixels, clipped at
     the borders, set to 0 before normalisation so the hole reads -mean/std), normalise by

@@ -1,4 +1,5 @@
-"""CIFAR10-DVS (SPEC 5.3) from tonic's ``CIFAR10DVS`` files, framed as the paper's code does.
+"""CIFAR10-DVS from tonic's ``CIFAR10DVS`` files, framed as the paper's code does
+(docs/method.md, DVS-CIFAR10).
 
 ```text
 import keras_trt as kt
@@ -34,7 +35,8 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
     frame divided by its maximum, each channel resized to ``size`` (antialiased bilinear).
     The frames are cached on disk (see :mod:`keras_trt.data.cache`).
 
-    Split (SPEC Decision 4, fixed): per class, the first 90% of the recordings in natural
+    Split (fixed; docs/method.md, DVS-CIFAR10): per class, the first 90% of the
+    recordings in natural
     file order (0, 1, ..., 999) train, the rest test. Training augmentation (default on
     for "train"): flip along W with p=0.5, then a circular shift by (dy, dx) uniform in
     [-5, 5], the same for all T frames.

@@ -1,6 +1,6 @@
 """Event streams -> frames: the one framing pipeline of every DVS dataset (tonic based).
 
-SPEC Decision 3: ``T`` frames with equal event counts (``split_by="number"``, what the
+docs/method.md, Event frames: ``T`` frames with equal event counts (``split_by="number"``, what the
 reference code does) or equal durations (``split_by="time"``, what the paper's text says),
 true per-polarity counts in two channels (channel 0 = OFF, channel 1 = ON), each channel
 resized independently (bilinear, antialiased) to ``size``. Optional per-frame max
@@ -107,7 +107,8 @@ def resize_frames(frames, size):
     Pillow's float ("F") bilinear resize, which is antialiased when downscaling (the
     filter support grows with the scale): the same filter as torchvision's Resize
     (antialias=True). Channels are resized separately: resizing a 2-channel "LA" image
-    premultiplies channel 0 by channel 1 (SPEC 5.3), which would corrupt the OFF channel.
+    premultiplies channel 0 by channel 1 (docs/method.md, DVS-CIFAR10), which would
+    corrupt the OFF channel.
     """
     from PIL import Image
 
@@ -156,7 +157,8 @@ def read_atis_bin(path):
     """N-Caltech101 / N-MNIST 40-bit ATIS recording via tonic's ``read_mnist_file``.
 
     Unlike ``tonic.datasets.NCALTECH101.__getitem__``, x and y are NOT shifted to start
-    at 0: frames use the fixed 240x180 sensor like SpikingJelly's frames (SPEC 5.4).
+    at 0: frames use the fixed 240x180 sensor like SpikingJelly's frames
+    (docs/method.md, N-Caltech101).
     The format has no header or checksum, so any bytes decode: a file with no events, or
     whose timestamps go backwards (garbage, a wrong format), raises ValueError naming it.
     """

@@ -1,4 +1,5 @@
-"""ImageNet-100 (SPEC 5.2): the paper's 100 ImageNet classes from a local ImageNet folder.
+"""ImageNet-100: the paper's 100 ImageNet classes from a local ImageNet folder
+(docs/method.md, ImageNet-100).
 
 The class list ships with the package (``imagenet100_classes.txt``, the reference code's
 ``ImageNet100/data/imagenet100.txt``); other class folders are ignored, so a full

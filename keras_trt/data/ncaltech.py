@@ -1,4 +1,5 @@
-"""N-Caltech101 (SPEC 5.4) from tonic's ``NCALTECH101`` files, framed as SpikingJelly does.
+"""N-Caltech101 from tonic's ``NCALTECH101`` files, framed as SpikingJelly does
+(docs/method.md, N-Caltech101).
 
 ```text
 import keras_trt as kt
@@ -35,7 +36,7 @@ def ncaltech101(split="train", data_dir=None, batch_size=64, timesteps=10, split
     each channel resized to ``size`` (antialiased bilinear; the 3:4 aspect is not kept).
     Labels: index of the class folder in sorted order (``BACKGROUND_Google`` = 0, as
     SpikingJelly's DatasetFolder). Split: per class, the first ceil(0.9 n) recordings in
-    file order train, the rest test. No augmentation (SPEC 5.4).
+    file order train, the rest test. No augmentation (docs/method.md, N-Caltech101).
 
     Args: as :func:`keras_trt.data.dvs_cifar10` (no ``augment``): ``timesteps`` (T=
     is its deprecated alias), ``num_workers`` framing threads, ``verbose`` progress lines.

@@ -1,4 +1,4 @@
-"""The paper's networks, built on the keras-trt layers (SPEC 4).
+"""The paper's networks, built on the keras-trt layers (docs/method.md, Architectures).
 
 Each builder returns a functional `keras_trt.SpikingModel` whose output is the
 per-timestep logits (B, T, num_classes).

@@ -1,5 +1,6 @@
 """Building blocks shared by the model families: PyTorch-style initialisation, symmetric
-padding for strided convolutions and pools, and the conv -> tdBN -> LIF unit (SPEC 2, 4.4).
+padding for strided convolutions and pools, and the conv -> tdBN -> LIF unit
+(docs/method.md, tdBN and initialisation; Padding).
 
 Every per-frame layer (Conv2D, pooling, Dense) is wrapped in `keras_trt.TimeDistributed`,
 which folds (B, T) into the batch axis as the reference's `SeqToANNContainer` does. The
@@ -30,7 +31,8 @@ def conv_kernel_initializer():
     """Kaiming normal, mode fan_out, ReLU gain, untruncated: std = sqrt(2 / (C_out k k)).
 
     PyTorch `nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")`, as the
-    reference code initialises every Conv2d (SPEC 2.2). Keras' `he_normal` is fan_in and
+    reference code initialises every Conv2d (docs/method.md, tdBN and initialisation).
+    Keras' `he_normal` is fan_in and
     truncated, so it is not the same.
     """
     return keras.initializers.VarianceScaling(
@@ -60,7 +62,7 @@ def time_conv(x, filters, kernel_size, strides=1, padding=0, name=None):
 
     Padding `p` pads p pixels on every side, then the convolution is "valid"; this equals
     PyTorch's `Conv2d(padding=p)` for every stride, where Keras' "same" pads the extra
-    pixel of a stride-2 convolution at the end only (SPEC 4.4). Stride-1 convolutions
+    pixel of a stride-2 convolution at the end only (docs/method.md, Padding). Stride-1 convolutions
     whose padding keeps the size use "same" directly (identical and cheaper).
     """
     conv_padding = "valid"
@@ -116,7 +118,8 @@ class TileTime(keras.layers.Layer):
     """Repeats a length-1 time axis `timesteps` times: (B, 1, ...) -> (B, T, ...).
 
     Used when the first conv+BN of a static-image model runs once and its output is
-    repeated over time (SPEC 10.17: numerically the same as repeating the image).
+    repeated over time (numerically the same as repeating the image; docs/method.md,
+    Input encoding).
     """
 
     def __init__(self, timesteps, **kwargs):
@@ -200,7 +203,8 @@ def stem(inputs, timesteps, static, stem_once, conv_and_bn):
     """Applies the first conv+BN to the input and returns (B, T, ...) currents.
 
     For a static image the reference repeats the image T times before the first conv
-    (SPEC 4). With `stem_once` the conv+BN runs on the image once and its output is
+    (docs/method.md, Architectures). With `stem_once` the conv+BN runs on the image once
+    and its output is
     repeated: the same values and gradients, since the T copies are identical (the BN
     batch statistics too; only the unbiased correction n/(n-1) of the moving variance
     uses n = B*H*W instead of B*T*H*W).

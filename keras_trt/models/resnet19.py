@@ -1,4 +1,4 @@
-"""ResNet-19 (SPEC 4.1): the CIFAR network of TET and TRT.
+"""ResNet-19 (docs/method.md, ResNet-19): the CIFAR network of TET and TRT.
 
 A 64-channel conv3x3 stem, 3/3/2 basic blocks of 128/256/512 channels (the shortcut is
 added to the membrane input of the block's second LIF; a 1x1 conv + tdBN downsample when
@@ -26,7 +26,7 @@ RESNET19_STAGES = ((3, 1), (3, 2), (2, 2))   # (blocks, stride of the first bloc
 
 
 def basic_block(x, filters, strides, neuron, name):
-    """The membrane-shortcut basic block of TET/TRT's ResNet-19 (SPEC 4.1, step 2).
+    """The membrane-shortcut basic block of TET/TRT's ResNet-19 (docs/method.md, ResNet-19).
 
     `h = LIF(BN(conv3x3(x, s)))`; `z = BN(conv3x3(h)) + shortcut(x)`; `out = LIF(z)`,
     with shortcut = identity or BN(conv1x1(x, s)) when the stride or width changes.
@@ -71,7 +71,7 @@ def ResNet19(
             (T, H, W, C) for a frame sequence (then `timesteps` must match or be None).
             Any H, W >= 1 works (the head pools globally); None allows any size.
         tau, v_threshold, v_reset, surrogate, detach_reset, time_loop: passed to every
-            `keras_trt.LIF` (defaults: the reference code, SPEC 1.2).
+            `keras_trt.LIF` (defaults: the reference code, docs/method.md, Defaults per dataset).
         widths: channels of the stem and of the three stages (64, 128, 256, 512).
         hidden_units: width of the spiking Linear layer before the head (256).
         stem_once: for static images, run the stem conv+BN once and repeat its output over

@@ -1,4 +1,5 @@
-"""SEW-ResNet-34 (SPEC 4.3): the ImageNet100 network of TRT (Fang et al.'s spike-element-
+"""SEW-ResNet-34 (docs/method.md, SEW-ResNet-34): the ImageNet100 network of TRT
+(Fang et al.'s spike-element-
 wise ResNet with the ADD connection and a spiking downsample).
 
 A 7x7/2 conv stem + tdBN + LIF + 3x3/2 max pool, [3, 4, 6, 3] SEW basic blocks of 64,
@@ -37,7 +38,7 @@ def _connect(out, identity, connect, name):
 
 
 def sew_block(x, filters, strides, neuron, connect, name):
-    """A SEW basic block (SPEC 4.3, step 2).
+    """A SEW basic block (docs/method.md, SEW-ResNet-34).
 
     `a = LIF(BN(conv3x3(x, s)))`; `b = LIF(BN(conv3x3(a)))`; `id = x`, or the spiking
     downsample `LIF(BN(conv1x1(x, s)))` when the stride or width changes; `out = g(b, id)`

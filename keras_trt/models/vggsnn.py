@@ -1,4 +1,4 @@
-"""VGGSNN (SPEC 4.2): the DVS network of TET and TRT (DVS-CIFAR10, N-Caltech101).
+"""VGGSNN (docs/method.md, VGGSNN): the DVS network of TET and TRT (DVS-CIFAR10, N-Caltech101).
 
 Eight conv3x3 -> tdBN -> LIF blocks (64, 128, 256, 256, 512, 512, 512, 512 channels), a
 2x2 average pool after the LIF of blocks 2, 4, 6 and 8, then a per-timestep Linear head.
@@ -46,7 +46,7 @@ def VGGSNN(
             for the 8-block network); sizes that do not divide evenly are floored by the
             pools, as in PyTorch.
         tau, v_threshold, v_reset, surrogate, detach_reset, time_loop: passed to every
-            `keras_trt.LIF` (defaults: the reference code, SPEC 1.2).
+            `keras_trt.LIF` (defaults: the reference code, docs/method.md, Defaults per dataset).
         widths: output channels of the conv blocks; a 2x2 average pool follows the LIF of
             every second block (blocks 2, 4, 6, 8 for the default eight). Fewer or
             narrower blocks give small VGG-style SNNs for tests and quick starts.

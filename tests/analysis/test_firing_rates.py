@@ -8,7 +8,7 @@ from tests.analysis.models import data, dyadic, mlp_snn, set_dyadic_weights
 
 
 def lif_reference(current, tau=2.0, v_th=1.0):
-    """NumPy LIF of SPEC 1.1 (hard reset to 0) over axis 1, float64."""
+    """NumPy LIF (docs/method.md, LIF neuron; hard reset to 0) over axis 1, float64."""
     u = np.zeros_like(current[:, 0], dtype=np.float64)
     spikes = []
     for t in range(current.shape[1]):

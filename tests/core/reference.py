@@ -1,4 +1,5 @@
-"""NumPy implementations of SPEC 1 and 3, written independently of keras_trt, that the
+"""NumPy implementations of the LIF neuron and the losses (docs/method.md), written
+independently of keras_trt, that the
 tests compare against."""
 
 import numpy as np
@@ -18,7 +19,8 @@ def atan_grad(u, alpha=2.0):
 
 
 def lif_forward(x, tau=2.0, v_th=1.0, v_reset=0.0):
-    """SPEC 1.1, time on axis 1. Returns spikes, membrane after reset, membrane before."""
+    """The LIF neuron (docs/method.md), time on axis 1. Returns spikes, membrane after
+    reset, membrane before."""
     x = np.asarray(x)
     u = np.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
     spikes, after, before = [], [], []
@@ -34,7 +36,8 @@ def lif_forward(x, tau=2.0, v_th=1.0, v_reset=0.0):
 
 def lif_backward(x, upstream, tau=2.0, v_th=1.0, v_reset=0.0, surrogate_grad=triangle_grad,
                  detach_reset=False):
-    """Hand-written BPTT of SPEC 1.1 + 1.3: dL/dx for dL/ds = upstream.
+    """Hand-written BPTT of the LIF neuron with its surrogate (docs/method.md): dL/dx for
+    dL/ds = upstream.
 
     The chain rule, step t (v_t the membrane before the reset, u_t after it):
 

@@ -17,7 +17,8 @@ from tests.models._common import (
 # checked symbolically everywhere.
 ALL_FORWARDS = BACKEND == "torch"
 
-# SPEC 4: trainable parameter counts of the reference networks and their LIF layers.
+# Trainable parameter counts of the reference networks and their LIF layers
+# (docs/method.md, Parameter counts).
 REFERENCE = [
     ("VGGSNN", dict(num_classes=10), 9_268_746, 8),
     ("VGGSNN", dict(num_classes=101), 9_688_165, 8),
@@ -40,7 +41,7 @@ def test_reference_parameter_and_lif_counts(builder, kwargs, params, lifs):
     # no conv biases; Linear layers have theirs
     biases = [v.path for v in model.trainable_weights if v.path.endswith("/bias")]
     assert biases and all(p.startswith(("classifier", "fc")) for p in biases)
-    # TRT penalises every kernel and gamma (SPEC 3.3 counts)
+    # TRT penalises every kernel and gamma (docs/method.md, Parameter counts)
     penalized = sum(int(np.prod(v.shape)) for v in model.penalized_variables())
     expected = {9_268_746: 9_265_984, 12_630_858: 12_625_280, 21_335_972: 21_327_360}
     if params in expected:

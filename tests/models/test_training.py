@@ -65,7 +65,8 @@ def test_full_width_models_train_one_step(name):
 
 
 def _reference_lif(x, tau, v_threshold):
-    """SPEC 1.1 with hard reset to 0, in float32 NumPy: x (B, T, ...) -> spikes."""
+    """The LIF neuron (docs/method.md) with hard reset to 0, in float32 NumPy:
+    x (B, T, ...) -> spikes."""
     u = np.zeros_like(x[:, 0])
     spikes = []
     for t in range(x.shape[1]):
