@@ -165,12 +165,42 @@ def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
 
 def pool2d(inputs, mode, pool_size, strides, padding):
     """Channels-last 2-D average or max pooling without layout copies (see conv2d), or
-    None (use keras.ops) for "same" padding."""
-    if inputs.device.type == "meta" or inputs.ndim != 4 or padding != "valid":
+    None (use keras.ops).
+
+    "same" padding is TensorFlow's: the padded pixels never count, in the maximum nor in
+    the average, and an odd pixel of padding goes at the end. (Keras' own torch pooling
+    replicates edge pixels into an uneven "same" padding and averages them in.)
+    """
+    if inputs.device.type == "meta" or inputs.ndim != 4:
+        return None
+    x = inputs.permute(0, 3, 1, 2)
+    pool_size, strides = tuple(pool_size), tuple(strides)
+    if padding == "same":
+        pads = []
+        for size, k, s in zip(x.shape[2:], pool_size, strides):
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        if top or bottom or left or right:
+            amounts = (left, right, top, bottom)
+            if mode == "max":
+                padded = torch.nn.functional.pad(x, amounts, value=-math.inf)
+                out = torch.nn.functional.max_pool2d(padded, pool_size, strides)
+            else:
+                total = torch.nn.functional.avg_pool2d(
+                    torch.nn.functional.pad(x, amounts), pool_size, strides,
+                    divisor_override=1)
+                ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
+                count = torch.nn.functional.avg_pool2d(
+                    torch.nn.functional.pad(ones, amounts), pool_size, strides,
+                    divisor_override=1)
+                out = total / count
+            return out.permute(0, 2, 3, 1)
+    elif padding != "valid":
         return None
     pool = (torch.nn.functional.avg_pool2d if mode == "average"
             else torch.nn.functional.max_pool2d)
-    out = pool(inputs.permute(0, 3, 1, 2), tuple(pool_size), tuple(strides))
+    out = pool(x, pool_size, strides)
     return out.permute(0, 2, 3, 1)
 
 

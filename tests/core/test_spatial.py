@@ -68,19 +68,14 @@ POOL_CASES = {
 }
 
 
-# Keras 3.15's torch backend pads an uneven "same" average pooling by replicating the edge
-# pixels and counts them in the mean, unlike TensorFlow and JAX (keras-team/keras#23233);
-# keras_trt.spatial falls back to it for "same". The 2-pixel windows above hang over one
-# replicated copy of the pixel they also hold, which hides it; the 3-pixel one does not.
-TORCH_UNEVEN_SAME_AVERAGE = {"p3_s2_same"}
+# "p3_s2_same" is the case Keras 3.15's own torch pooling gets wrong (it replicates edge
+# pixels into an uneven "same" padding and averages them in, keras-team/keras#23233);
+# keras_trt.spatial's torch path pads without counting the padding, as TF and JAX do.
 
 
 @pytest.mark.parametrize("mode", ["average", "max"])
 @pytest.mark.parametrize("case", POOL_CASES)
-def test_pooling_equals_numpy_values_and_gradients(mode, case, rng, request):
-    if BACKEND == "torch" and mode == "average" and case in TORCH_UNEVEN_SAME_AVERAGE:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="Keras' torch average pooling counts replicated padding"))
+def test_pooling_equals_numpy_values_and_gradients(mode, case, rng):
     kwargs = POOL_CASES[case]
     x = rng.normal(size=(2, 9, 10, 3)).astype("float32")
     layer = {"average": kt.spatial.AveragePooling2D, "max": kt.spatial.MaxPooling2D}[mode](
