@@ -30,7 +30,9 @@ from keras_trt import backend, precision
 __all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TimeAverage"]
 
 
-def _require_time_axis(layer, input_shape):
+def require_time_axis(layer, input_shape):
+    """Raises a ValueError naming `layer` unless `input_shape` is (batch, T, ...) with a
+    static T: every layer of keras-trt that works along the time axis needs one."""
     if len(input_shape) < 3:
         raise ValueError(
             f"{type(layer).__name__} '{layer.name}': input must have rank >= 3 "
@@ -61,7 +63,7 @@ class TimeDistributed(keras.layers.Wrapper):
     """
 
     def build(self, input_shape):
-        _require_time_axis(self, input_shape)
+        require_time_axis(self, input_shape)
         # A reloaded wrapper gets its inner layer already built from the saved config.
         if not self.layer.built:
             self.layer.build((None,) + tuple(input_shape[2:]))
@@ -117,7 +119,7 @@ class TemporalBatchNorm(keras.layers.Layer):
         self.unbiased_moving_variance = bool(unbiased_moving_variance)
 
     def build(self, input_shape):
-        _require_time_axis(self, input_shape)
+        require_time_axis(self, input_shape)
         channels = input_shape[-1]
         if channels is None:
             raise ValueError(f"TemporalBatchNorm '{self.name}': the channel axis (last) "
@@ -228,7 +230,7 @@ class TimeAverage(keras.layers.Layer):
     """
 
     def build(self, input_shape):
-        _require_time_axis(self, input_shape)
+        require_time_axis(self, input_shape)
         self.built = True
 
     def call(self, inputs):

@@ -26,6 +26,7 @@ from keras import ops
 
 from keras_trt import precision
 from keras_trt import surrogates as surrogates_lib
+from keras_trt.layers import require_time_axis
 from keras_trt.neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
 
 __all__ = ["LIF", "IF", "lif_multistep", "lif_multistep_fused"]
@@ -98,16 +99,7 @@ class LIF(keras.layers.Layer):
         self.supports_masking = False
 
     def build(self, input_shape):
-        if len(input_shape) < 3:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': input must have rank >= 3 "
-                f"(batch, time, ...), got shape {tuple(input_shape)}."
-            )
-        if input_shape[1] is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the time axis (axis 1) must have a "
-                f"static length, got shape {tuple(input_shape)}."
-            )
+        require_time_axis(self, input_shape)
         self.built = True
 
     def call(self, inputs):
