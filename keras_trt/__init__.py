@@ -10,7 +10,7 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.001, lam=5e-5, deca
 
 import importlib
 
-from keras_trt import losses, metrics, regularizers, surrogates
+from keras_trt import losses, metrics, regularizers, schedules, surrogates
 from keras_trt.layers import RepeatTime, TemporalBatchNorm, TimeAverage, TimeDistributed
 from keras_trt.neurons import IF, LIF
 from keras_trt.training import SpikingModel
@@ -33,6 +33,6 @@ def __getattr__(name):
 
 __all__ = [
     "IF", "LIF", "RepeatTime", "SpikingModel", "TemporalBatchNorm", "TimeAverage",
-    "TimeDistributed", "losses", "metrics", "regularizers", "surrogates",
+    "TimeDistributed", "losses", "metrics", "regularizers", "schedules", "surrogates",
     *_LAZY_SUBMODULES,
 ]
