@@ -14,6 +14,9 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
 - `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
 - `fast_kernel(name)`: a backend's fused kernel (torch only: the LIF, tdBN, channels-last
   conv and pooling, the TRT penalty), or None.
+- `global_rng_state()` / `set_global_rng_state(state)`: the framework's own global random
+  generators as JSON-able data (torch: CPU and CUDA; Keras' torch data loaders shuffle
+  with them), None where Keras draws from none (TensorFlow, JAX).
 
 ```python
 import numpy as np, keras
@@ -31,7 +34,8 @@ import importlib
 
 import keras
 
-__all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel"]
+__all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
+           "global_rng_state", "set_global_rng_state"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -66,3 +70,15 @@ def gradients(model, x, y, loss_fn, training=False):
     fn = make_gradient_function(model, lambda y_, p: [loss_fn(y_, p)], training=training)
     _, (grads,) = fn(x, y)
     return grads
+
+
+def global_rng_state():
+    """The framework's global random state as JSON-able data, or None (see the module)."""
+    getter = getattr(backend_module(), "global_rng_state", None)
+    return None if getter is None else getter()
+
+
+def set_global_rng_state(state):
+    """Restores what `global_rng_state()` returned (None: nothing to restore)."""
+    if state is not None:
+        backend_module().set_global_rng_state(state)
