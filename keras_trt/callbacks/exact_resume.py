@@ -26,11 +26,12 @@ data of the remaining epochs must be those of the uninterrupted run too:
 
 The resumed run must be the same script: the same model, seed, data and callbacks (pass
 `config` to have changed settings refused). Epochs cut short (a non-finite loss,
-`stop_training` set within an epoch) are not saved. The files stay after training: a
-finished run, fitted again, trains no further epoch and ends with the final weights;
-delete `directory` to start over. On TensorFlow, compile with `jit_compile=True`: without
-XLA a resumed convolutional network was seen to differ from the uninterrupted run by one
-float32 ulp in a few weights (TensorFlow's CPU kernels are not bit-reproducible there).
+`stop_training` set within an epoch) and epochs that leave non-finite weights are not
+saved. The files stay after training: a finished run, fitted again, trains no further
+epoch and ends with the final weights; delete `directory` to start over. On TensorFlow,
+compile with `jit_compile=True`: without XLA a resumed convolutional network was seen to
+differ from the uninterrupted run by one float32 ulp in a few weights (TensorFlow's CPU
+kernels are not bit-reproducible there).
 
 ```python
 import tempfile
@@ -117,6 +118,7 @@ def _write_json_atomic(path, obj):
 
 
 def _save_model_atomic(model, path):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if path.endswith(".weights.h5"):
         tmp = path[: -len(".weights.h5")] + ".tmp.weights.h5"
         model.save_weights(tmp, overwrite=True)
@@ -306,10 +308,11 @@ class ExactResume(keras.callbacks.Callback):
         steps = self.params.get("steps") if self.params else None
         loss = logs.get("loss")
         if steps and self._batches < steps or loss is not None and not math.isfinite(loss):
-            warnings.warn(
-                f"ExactResume: epoch {epoch + 1} stopped after {self._batches} of "
-                f"{steps or '?'} steps (loss {loss}) and is not saved; a resumed run "
-                f"restarts after epoch {self.epochs_completed}.", stacklevel=2)
+            self._skip(epoch, f"stopped after {self._batches} of {steps or '?'} steps "
+                              f"(loss {loss})")
+            return
+        if not all(np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in self.model.weights):
+            self._skip(epoch, "left NaN or inf weights")
             return
         self.training_time_s += time.perf_counter() - self._epoch_start
         if self._is_better(logs):
@@ -320,6 +323,10 @@ class ExactResume(keras.callbacks.Callback):
         self.epochs_completed = epoch + 1
         self.last_logs = logs
         self._save(epoch + 1)
+
+    def _skip(self, epoch, why):
+        warnings.warn(f"ExactResume: epoch {epoch + 1} {why} and is not saved; a resumed "
+                      f"run restarts after epoch {self.epochs_completed}.", stacklevel=3)
 
     def _is_better(self, logs):
         if not self.monitor:

@@ -2,13 +2,14 @@
 
 Keras' `TerminateOnNaN` stops training at the first batch whose loss is NaN or infinite
 and prints `Batch N: Invalid loss, terminating training`. This subclass keeps that
-behaviour and adds the explanation: where it happened (epoch and batch), the loss value
-and the usual causes with this run's numbers (the learning rate, the number of classes,
-the dtype policy). The explanation is printed when Keras has stopped the run
-(`on_train_end`) and kept in `explanation`; with `raise_error=True` it is raised at once
-as `NonFiniteLossError` (a RuntimeError, as Keras' `raise_error` raises), so that a
-script can exit with one line and nothing after the bad batch runs (no validation, no
-checkpoint of the broken weights).
+behaviour, also stops after an epoch that left NaN or infinite weights behind a finite
+loss (a spiking network's threshold hides NaN potentials: they emit no spikes), and adds
+the explanation: where it happened, the loss value and the usual causes with this run's
+numbers (the learning rate, the number of classes, the dtype policy). The explanation is
+printed when Keras has stopped the run (`on_train_end`) and kept in `explanation`; with
+`raise_error=True` it is raised at once as `NonFiniteLossError` (a RuntimeError, as
+Keras' `raise_error` raises), so that a script can exit with one line and nothing after
+the bad batch runs (no validation, no checkpoint of the broken weights).
 
 ```python
 import numpy as np, keras
@@ -62,10 +63,8 @@ def _float16_cause(compute_dtype, loss_scaled):
             "optimizer in keras.optimizers.LossScaleOptimizer, or use mixed_bfloat16)")
 
 
-def explain_non_finite_loss(model, loss, epoch, batch):
-    """One line: where the loss became `loss` (1-based epoch and batch) and why it may have."""
+def _likely_causes(model):
     policy = getattr(model, "dtype_policy", None) or keras.config.dtype_policy()
-    compute = getattr(policy, "compute_dtype", "float32")
     lr = _learning_rate(model)
     classes = _num_classes(model)
     scaled = isinstance(getattr(model, "optimizer", None), keras.optimizers.LossScaleOptimizer)
@@ -74,11 +73,22 @@ def explain_non_finite_loss(model, loss, epoch, batch):
         "a learning rate too high" + (f" ({lr:.3g}; try 10x lower)" if lr is not None else ""),
         "labels outside the classes" + (f" 0..{classes - 1}" if classes else "")
         + " (sparse labels must be class indices)",
-        _float16_cause(compute, scaled),
+        _float16_cause(getattr(policy, "compute_dtype", "float32"), scaled),
     ]
+    return f"Likely causes: {'; '.join(causes)}."
+
+
+def explain_non_finite_loss(model, loss, epoch, batch):
+    """One line: where the loss became `loss` (1-based epoch and batch) and why it may have."""
     return (f"training stopped: the loss is {loss} at epoch {epoch}, batch {batch} (counting "
-            "from 1). "
-            f"Likely causes: {'; '.join(causes)}.")
+            f"from 1). {_likely_causes(model)}")
+
+
+def _explain_non_finite_weights(model, names, epoch):
+    return (f"training stopped: after epoch {epoch} (counting from 1) {len(names)} weight "
+            f"variables hold NaN or inf (first: {names[0]}) while the loss stayed finite: a "
+            "NaN membrane potential emits no spike (NaN >= threshold is false), which hides "
+            f"broken weights from the loss. {_likely_causes(model)}")
 
 
 class TerminateOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
@@ -88,14 +98,20 @@ class TerminateOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
         raise_error: False (Keras' default): stop gracefully (`fit` returns) and print the
             explanation at the end of training; True: raise `NonFiniteLossError` with the
             explanation immediately.
+        check_weights: also stop when, at the end of an epoch, a trainable weight is NaN
+            or infinite. Spiking networks need it: NaN potentials emit no spikes, so NaN
+            weights can leave the loss finite (with SDT and TET; TRT's weight penalty
+            turns them into a NaN loss).
 
     Attributes:
-        explanation: the one-line explanation, or None while the loss stays finite.
-        stopped_epoch, stopped_batch: 1-based epoch and batch of the non-finite loss.
+        explanation: the one-line explanation, or None while everything stays finite.
+        stopped_epoch, stopped_batch: 1-based epoch and batch of the non-finite loss
+            (`stopped_batch` is None when the weights stopped the run).
     """
 
-    def __init__(self, raise_error=False):
+    def __init__(self, raise_error=False, check_weights=True):
         super().__init__(raise_error=raise_error)
+        self.check_weights = check_weights
         self.explanation = None
         self.stopped_epoch = None
         self.stopped_batch = None
@@ -120,6 +136,19 @@ class TerminateOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
         if self.raise_error:
             raise NonFiniteLossError(self.explanation)
         super().on_batch_end(batch, logs)   # Keras' own message and graceful stop
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.check_weights or self.explanation is not None:
+            return
+        broken = [v.path for v in self.model.trainable_variables
+                  if not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
+        if not broken:
+            return
+        self.stopped_epoch = epoch + 1
+        self.explanation = _explain_non_finite_weights(self.model, broken, epoch + 1)
+        if self.raise_error:
+            raise NonFiniteLossError(self.explanation)
+        self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.explanation is not None:

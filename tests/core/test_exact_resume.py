@@ -134,7 +134,7 @@ def test_best_epoch_uses_later_monitors_to_break_ties_and_saves_the_best_model(t
     scripted = [{"val_acc": 0.5, "val_l": 2.0}, {"val_acc": 0.7, "val_l": 1.5},
                 {"val_acc": 0.7, "val_l": 1.2}, {"val_acc": 0.7, "val_l": 1.3},
                 {"val_acc": 0.6, "val_l": 0.1}]
-    best_path = tmp_path / "best.weights.h5"
+    best_path = tmp_path / "models" / "best.weights.h5"      # a folder not there yet
     saved_at = {}
 
     class Snapshot(keras.callbacks.Callback):
@@ -171,6 +171,19 @@ def test_epoch_cut_short_by_a_nan_loss_is_not_saved(tmp_path):
         model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
                   callbacks=[kt.callbacks.TerminateOnNonFiniteLoss(), resume])
     assert resume.read_state() is None and resume.epochs_completed == 0
+
+
+def test_epoch_that_leaves_nan_weights_is_not_saved(tmp_path):
+    x, y = data()
+    x[20] = np.nan
+    model = build()
+    model.compile(optimizer="adam", loss=kt.losses.SDTLoss())   # no penalty: loss finite
+    resume = ExactResume(tmp_path / "b", monitor=None)
+    with pytest.warns(UserWarning, match="epoch 1 left NaN or inf weights"):
+        history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                            callbacks=[resume])
+    assert np.isfinite(history.history["loss"]).all()
+    assert resume.read_state() is None
 
 
 def test_refits_continue_or_refuse_and_leave_later_fits_alone(tmp_path):

@@ -80,18 +80,49 @@ def test_a_finite_run_is_left_alone():
     assert len(history.history["loss"]) == 2 and stop.explanation is None
 
 
-def test_spiking_model_with_nan_input_stops(tmp_path):
-    """In an SNN the NaN first hides behind the spike threshold (NaN >= 1 is False), then
-    its NaN gradients reach the weights; TRT's weight penalty makes the loss NaN."""
+def spiking_model(loss):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((2, 3))
     h = kt.LIF()(kt.TimeDistributed(keras.layers.Dense(4))(inputs))
     model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(3))(h))
-    model.compile(optimizer="adam", loss=kt.losses.TRTLoss(lam=1e-3))
+    model.compile(optimizer="adam", loss=loss)
+    return model
+
+
+def spiking_data_with_nan():
     x = np.ones((8, 2, 3), "float32")
     x[2, 0, 0] = np.nan                       # batch 2 (of 4)
+    return x, np.zeros(8, "int32")
+
+
+def test_spiking_model_with_nan_input_stops_when_trts_penalty_turns_nan():
+    """In an SNN the NaN first hides behind the spike threshold (NaN >= 1 is False): the
+    loss of batch 2 is finite, but its NaN gradients reach the weights, and TRT's weight
+    penalty makes batch 3's loss NaN."""
     stop = TerminateOnNonFiniteLoss()
-    model.fit(x, np.zeros(8, "int32"), batch_size=2, epochs=1, shuffle=False, verbose=0,
-              callbacks=[stop])
-    assert stop.stopped_batch == 3
+    spiking_model(kt.losses.TRTLoss(lam=1e-3)).fit(
+        *spiking_data_with_nan(), batch_size=2, epochs=2, shuffle=False, verbose=0,
+        callbacks=[stop])
+    assert (stop.stopped_epoch, stop.stopped_batch) == (1, 3)
     assert "NaN or inf values in the input data" in stop.explanation
+
+
+def test_nan_weights_behind_a_finite_loss_stop_after_the_epoch():
+    """With a loss without weight penalty the NaN weights never show in the loss: the
+    first Dense layer's outputs are NaN, so no LIF spikes and the logits are the head's
+    bias. The epoch-end weight check catches it; without it training runs on."""
+    x, y = spiking_data_with_nan()
+    unchecked = spiking_model(kt.losses.SDTLoss())
+    history = unchecked.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0,
+                            callbacks=[TerminateOnNonFiniteLoss(check_weights=False)])
+    assert np.isfinite(history.history["loss"]).all() and len(history.history["loss"]) == 2
+    assert not np.isfinite(unchecked.get_weights()[0]).all()
+
+    stop = TerminateOnNonFiniteLoss()
+    history = spiking_model(kt.losses.SDTLoss()).fit(
+        x, y, batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=[stop])
+    assert len(history.history["loss"]) == 1
+    assert (stop.stopped_epoch, stop.stopped_batch) == (1, None)
+    assert stop.explanation.startswith("training stopped: after epoch 1 (counting from 1)")
+    assert "hold NaN or inf" in stop.explanation and "emits no spike" in stop.explanation
+    assert all(cause in stop.explanation for cause in CAUSES[:2])
