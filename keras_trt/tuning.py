@@ -3,8 +3,9 @@
 `TRTHyperModel` wraps any function that builds a `keras_trt.SpikingModel` and compiles it
 with `TRTLoss(eta, lam, decay, epsilon)` and Adam (epsilon 1e-8) for hyperparameters drawn
 by the tuner; its `fit` anneals the learning rate with the paper's per-epoch cosine
-schedule (`keras_trt.schedules.PerEpochCosineDecay`). `make_tuner` returns a random, Bayesian or Hyperband tuner that maximises the
-test ("validation") accuracy of the time-averaged logits.
+schedule (`keras_trt.schedules.PerEpochCosineDecay`). `make_tuner` returns a random,
+Bayesian or Hyperband tuner that maximises the test ("validation") accuracy of the
+time-averaged logits.
 
 ```python
 import keras_trt as kt

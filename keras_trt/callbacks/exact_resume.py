@@ -253,12 +253,13 @@ class ExactResume(keras.callbacks.Callback):
         if self.config is not None and state.get("config") is not None \
                 and state["config"] != self.config:
             saved = state["config"]
-            changed = sorted(k for k in set(saved) | set(self.config)
-                             if saved.get(k) != self.config.get(k))
+            changed = ", ".join(f"{k}: {saved.get(k)!r} -> {self.config.get(k)!r}"
+                                for k in sorted(set(saved) | set(self.config))
+                                if saved.get(k) != self.config.get(k))
             raise ValueError(
                 f"ExactResume: the run in {self.directory} was started with other settings "
-                f"({', '.join(f'{k}: {saved.get(k)!r} -> {self.config.get(k)!r}' for k in changed)}); "
-                "use the original ones, or another (or an emptied) directory to start over.")
+                f"({changed}); use the original ones, or another (or an emptied) directory "
+                "to start over.")
         if not self.model.built:
             raise ValueError("ExactResume: the model must be built before fit() to restore "
                              "its weights; call it on a batch of data first.")

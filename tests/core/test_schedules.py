@@ -23,8 +23,8 @@ def test_rate_is_constant_within_an_epoch_and_cosine_across_epochs():
     got = np.array([rate(schedule, int(s)) for s in steps])
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
     assert got[0] == pytest.approx(0.1) and got[19] < got[15] and abs(got[20]) < 1e-9
-    assert schedule.learning_rate_at_epoch(2) == pytest.approx(0.05 * (1 + math.cos(0.4 * math.pi)),
-                                                                rel=1e-12)
+    assert schedule.learning_rate_at_epoch(2) == pytest.approx(
+        0.05 * (1 + math.cos(0.4 * math.pi)), rel=1e-12)
 
 
 def test_epoch_boundary_is_exact_for_many_steps_per_epoch():
