@@ -3,8 +3,9 @@
 `TRTHyperModel` wraps any function that builds a `keras_trt.SpikingModel` and compiles it
 with `TRTLoss(eta, lam, decay, epsilon)` and Adam (epsilon 1e-8) for hyperparameters drawn
 by the tuner; its `fit` anneals the learning rate with the paper's per-epoch cosine
-schedule. `make_tuner` returns a random, Bayesian or Hyperband tuner that maximises the
-test ("validation") accuracy of the time-averaged logits.
+schedule (`keras_trt.schedules.PerEpochCosineDecay`). `make_tuner` returns a random,
+Bayesian or Hyperband tuner that maximises the test ("validation") accuracy of the
+time-averaged logits.
 
 ```python
 import keras_trt as kt
@@ -37,6 +38,7 @@ import keras_tuner
 
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
+from keras_trt import schedules
 
 __all__ = ["TRTHyperModel", "make_tuner", "best_trials", "format_trials", "TUNERS",
            "DEFAULT_SPACE"]
@@ -83,7 +85,10 @@ class TRTHyperModel(keras_tuner.HyperModel):
         eta, lam, decay, learning_rate: search space of each (see the module docstring).
         epsilon: TRT's epsilon (fixed, 1e-5 as the paper).
         cosine_schedule: anneal the learning rate to 0 over `fit`'s `epochs`, stepped per
-            epoch (the paper's schedule; for Hyperband, over the bracket's final epoch).
+            epoch (the paper's schedule, `keras_trt.schedules.PerEpochCosineDecay`; for
+            Hyperband, over the bracket's final epoch). It needs the batches per epoch:
+            from `steps_per_epoch`, a dataset's cardinality, a PyDataset's length, or
+            the arrays and `batch_size`.
         jit_compile: passed to `compile` ("auto": Keras' choice, jit on JAX, XLA on
             TensorFlow with a GPU, eager torch).
         seed: `keras.utils.set_random_seed(seed)` before each model is built, so trials
@@ -134,17 +139,37 @@ class TRTHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         if self.cosine_schedule:
-            # Absolute epochs: Hyperband continues a trial from `initial_epoch` up to `epochs`.
-            epochs = max(1, int(kwargs.get("epochs", 1)))
-            lr0 = float(hp.get("learning_rate"))
-
-            def schedule(epoch, lr=None):
-                return 0.5 * lr0 * (1.0 + math.cos(math.pi * epoch / epochs))
-
-            kwargs["callbacks"] = [*kwargs.get("callbacks", []),
-                                   keras.callbacks.LearningRateScheduler(schedule)]
+            # Absolute epochs: Hyperband continues a trial from `initial_epoch` up to
+            # `epochs` with a fresh optimizer, whose step 0 is then that epoch.
+            model.optimizer.learning_rate = schedules.PerEpochCosineDecay(
+                float(hp.get("learning_rate")), epochs=max(1, int(kwargs.get("epochs", 1))),
+                steps_per_epoch=_steps_per_epoch(args, kwargs),
+                initial_epoch=int(kwargs.get("initial_epoch", 0)))
         kwargs.setdefault("shuffle", False)   # tf.data pipelines shuffle themselves
         return model.fit(*args, **kwargs)
+
+
+def _steps_per_epoch(args, kwargs):
+    """The batches of one epoch of `fit(*args, **kwargs)`'s training data."""
+    if kwargs.get("steps_per_epoch"):
+        return int(kwargs["steps_per_epoch"])
+    x = args[0] if args else kwargs.get("x")
+    size = None
+    if hasattr(x, "cardinality"):                       # tf.data.Dataset
+        size = int(x.cardinality())
+        size = size if size > 0 else None
+    elif isinstance(x, keras.utils.PyDataset):
+        size = len(x)
+    elif x is not None and hasattr(keras.tree.flatten(x)[0], "shape"):   # arrays
+        samples = int(keras.tree.flatten(x)[0].shape[0])
+        samples = int(math.floor(samples * (1.0 - float(kwargs.get("validation_split") or 0))))
+        size = math.ceil(samples / int(kwargs.get("batch_size") or 32))
+    if not size:
+        raise ValueError(
+            "TRTHyperModel: the cosine schedule needs the batches per epoch and cannot "
+            f"count them in {type(x).__name__}; pass steps_per_epoch to tuner.search(), "
+            "or cosine_schedule=False.")
+    return size
 
 
 def _check_tensorboard():

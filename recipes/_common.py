@@ -1,21 +1,18 @@
 """What every recipe shares: the training loop and its results (the command line, the
-data stream and the resumable run state live in _cli, _data_stream and _run_state, whose
-names this module re-exports for the recipe scripts).
+data and the run folder live in _cli, _data and _run_folder, whose names this module
+re-exports for the recipe scripts).
 
 A recipe script only declares a `Recipe` (dataset, model, the paper's hyperparameters) and
 calls `main(RECIPE)`. Training follows the reference code (SPEC 6): Adam (lr 1e-3, epsilon
-1e-8), cosine annealing to 0 stepped per epoch, evaluation on the test split after every
-epoch, the best checkpoint by test accuracy (ties: lower test loss) and the last one, a
-CSV log, TensorBoard logs and a `results.json` that reports both the final and the best
-test accuracy (SPEC Decision 6).
+1e-8), cosine annealing to 0 stepped per epoch (`keras_trt.schedules.PerEpochCosineDecay`),
+evaluation on the test split after every epoch, the best checkpoint by test accuracy (ties:
+lower test loss) and the last one, a CSV log, TensorBoard logs and a `results.json` that
+reports both the final and the best test accuracy (SPEC Decision 6).
 
-Exact resumption (`--resume`): after every epoch the model and optimizer state, the epoch
-count, the best-so-far record and the elapsed time are written atomically under
-`<output-dir>/backup/`. Every epoch's training batches are the k-th pass over one seeded
-tf.data pipeline; a resumed run fast-forwards that pipeline's random state by opening (not
-reading) k iterators, so the shuffling and augmentation of epoch k are those of the
-uninterrupted run, and the learning rate is a function of the epoch index. A resumed run
-therefore ends with the same weights as an uninterrupted one on the same backend and seed.
+`--resume` is `keras_trt.callbacks.ExactResume`: a resumed run ends with the same weights
+as an uninterrupted one on the same backend and seed. A NaN or infinite training loss
+ends the run with a one-line error that names the likely causes
+(`keras_trt.callbacks.TerminateOnNonFiniteLoss`).
 """
 
 import contextlib
@@ -30,28 +27,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from _cli import (  # noqa: E402,F401 - re-exported for the recipe scripts
     METHODS, SPEC_DECISION_6, Recipe, _positive_int, build_parser, fail, parse_args,
 )
-from _data_stream import EpochStream, count_batches, load_split, loader_args  # noqa: E402,F401
-from _run_state import (  # noqa: E402,F401
-    RUN_DEFINING, RunState, _atomic_write_json, _Times, _truncate_csv,
-    make_training_callbacks, prepare_output_dir, read_log, run_config,
+from _data import count_batches, load_split, loader_args  # noqa: E402,F401
+from _run_folder import (  # noqa: E402,F401
+    RUN_DEFINING, _atomic_write_json, exact_resume, read_log, run_callbacks,
+    run_config, start_log,
 )
 from _training_setup import (  # noqa: E402,F401
-    backend_name, compile_model, cosine_lr, has_gpu, make_loss, method_hyperparameters,
-    resolve_jit, resolve_policy,
+    backend_name, compile_model, has_gpu, make_loss, method_hyperparameters, resolve_jit,
+    resolve_policy,
 )
-
-
-def _progbar(total_epochs):
-    import keras
-
-    class Progbar(keras.callbacks.ProgbarLogger):
-        """Keras progress bars that print `Epoch e/total` from any initial epoch."""
-
-        def set_params(self, params):
-            super().set_params(params)
-            self.epochs = total_epochs
-
-    return Progbar()
 
 
 def tensorboard_callback(log_dir):
@@ -75,9 +59,11 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
     """
     import keras
 
+    import keras_trt as kt
+
     t_start = time.perf_counter()
-    run_state = prepare_output_dir(args)
     out = args.output_dir
+    resume = exact_resume(args)
     keras.config.set_dtype_policy(resolve_policy(args.mixed_precision))
     keras.utils.set_random_seed(args.seed)
     if train_data is None:
@@ -95,50 +81,43 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
     keras.utils.set_random_seed(args.seed)
     if model is None:
         model = recipe.build_model(args)
-    compile_model(model, args)
-    # Build the compiled metrics on one test batch now, so that fit() does not draw (and
-    # drop) a training batch to build them: the training stream must stay aligned.
-    model.evaluate(test_data.take(1), verbose=0)
+    compile_model(model, args, steps_per_epoch=steps)
 
-    best = {"accuracy": None, "loss": None, "epoch": None}
-    epoch_times = _Times()
-    initial_epoch = 0
-    resumed = 0
-    log_path = os.path.join(out, "log.csv")
-    if args.resume and run_state.exists():
-        state = run_state.restore(model)
-        initial_epoch = int(state["epoch"])
-        best.update(state["best"])
-        epoch_times.offset = float(state.get("elapsed_s", 0.0))
-        resumed = int(state.get("resumed", 0)) + 1
-        _truncate_csv(log_path, initial_epoch)
-        print(f"Resuming {out} after epoch {initial_epoch}/{args.epochs}")
-    else:
-        if args.resume:
-            print(f"--resume: no saved state in {out}; starting from epoch 0")
-        for name in ("log.csv",):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(out, name))
-
+    saved = resume.read_state()
+    epochs_done = int(saved["epoch"]) if saved else 0
+    if saved:
+        print(f"Resuming {out} after epoch {epochs_done}/{args.epochs}")
+    elif args.resume:
+        print(f"--resume: no saved state in {out}; starting from epoch 0")
+    log_path = start_log(out, epochs_done)
+    log_learning_rate, save_last = run_callbacks(out)
     cbs = [
-        keras.callbacks.LearningRateScheduler(cosine_lr(args.lr, args.epochs)),
+        kt.callbacks.TerminateOnNonFiniteLoss(raise_error=True),
+        log_learning_rate,
         keras.callbacks.CSVLogger(log_path, append=True),
         *tensorboard_callback(os.path.join(out, "logs")),
-        make_training_callbacks(out, run_state, best, epoch_times, run_config(args),
-                                {"resumed": resumed}),
+        save_last,
+        resume,     # after best/last.keras and the log: the state says "epoch done" last
         *callbacks,
     ]
-    if args.verbose:
-        cbs.insert(0, _progbar(args.epochs))
-    stream = EpochStream(train_data, steps, start_epoch=initial_epoch)
+    # One pass of the pipeline per epoch, exactly `steps` batches (as --max-steps caps).
+    train_epoch = train_data.take(steps)
+    if int(train_epoch.cardinality()) < 0:
+        import tensorflow as tf
+        train_epoch = train_epoch.apply(tf.data.experimental.assert_cardinality(steps))
     history = {}
-    if initial_epoch < args.epochs:
-        h = model.fit(iter(stream), steps_per_epoch=steps, epochs=args.epochs,
-                      initial_epoch=initial_epoch, validation_data=test_data,
-                      validation_steps=val_steps, callbacks=cbs, verbose=args.verbose,
-                      shuffle=False)
+    try:
+        h = model.fit(resume.wrap_dataset(train_epoch), epochs=args.epochs,
+                      validation_data=test_data, validation_steps=val_steps, callbacks=cbs,
+                      verbose=args.verbose, shuffle=False)
         history = h.history
-    state = run_state.read()
+    except kt.callbacks.NonFiniteLossError as e:
+        fail(e)
+    if resume.epochs_completed == 0:
+        fail("the first epoch did not complete (see the warning above), so there is "
+             "nothing to report")
+    logs = resume.last_logs
+    best_accuracy, best_loss = resume.best or (None, None)
     results = {
         "recipe": recipe.name,
         "method": args.method,
@@ -152,21 +131,23 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
         "hyperparameters": {**_jsonable(vars(args)),
                             "method_hyperparameters": method_hyperparameters(args),
                             "optimizer": "Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-8)",
-                            "schedule": "cosine annealing to 0, stepped per epoch",
+                            "schedule": "cosine annealing to 0, stepped per epoch "
+                                        "(keras_trt.schedules.PerEpochCosineDecay)",
                             "jit_compile": bool(model.jit_compile),
                             "dtype_policy": resolve_policy(args.mixed_precision)},
-        "epochs": state["epoch"],
+        "epochs": resume.epochs_completed,
         "epochs_planned": args.epochs,
-        "final_test_accuracy": state["last_logs"].get("val_accuracy"),
-        "best_test_accuracy": state["best"]["accuracy"],
-        "best_epoch": state["best"]["epoch"],
-        "final_test_loss": state["last_logs"].get("val_mean_logit_crossentropy"),
-        "final_train_accuracy": state["last_logs"].get("accuracy"),
-        "final_train_loss": state["last_logs"].get("loss"),
+        "final_test_accuracy": logs.get("val_accuracy"),
+        "best_test_accuracy": best_accuracy,
+        "best_test_loss": best_loss,
+        "best_epoch": resume.best_epoch,
+        "final_test_loss": logs.get("val_mean_logit_crossentropy"),
+        "final_train_accuracy": logs.get("accuracy"),
+        "final_train_loss": logs.get("loss"),
         "metric_note": SPEC_DECISION_6,
         "paper_best_test_accuracy_percent": recipe.paper.get(args.method),
-        "training_time_s": state.get("elapsed_s"),   # epochs' wall time, all sessions
-        "resumed": resumed,
+        "training_time_s": resume.training_time_s,   # epochs' wall time, all sessions
+        "resumed": resume.resumed,
         "backend": backend_name(),
         "versions": _versions(),
         "files": {"log": "log.csv", "tensorboard": "logs", "best": "best.keras",

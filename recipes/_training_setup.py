@@ -1,14 +1,12 @@
 """Backend set-up for the recipes: jit and mixed-precision choices, the loss of a
-method, the cosine schedule and the compiled model (SPEC 6: Adam, epsilon 1e-8).
+method and the compiled model: Adam (epsilon 1e-8) with the learning rate annealed by
+`keras_trt.schedules.PerEpochCosineDecay`.
 
 ```python
 import _training_setup
-_training_setup.compile_model(model, args)          # Adam, the method's loss, TemporalAccuracy
-schedule = _training_setup.cosine_lr(1e-3, epochs=300)
+_training_setup.compile_model(model, args, steps_per_epoch=100)   # Adam, the method's loss
 ```
 """
-
-import math
 
 
 def backend_name():
@@ -73,18 +71,15 @@ def method_hyperparameters(args):
     return {}
 
 
-def cosine_lr(lr0, epochs):
-    """CosineAnnealingLR(T_max=epochs, eta_min=0) stepped per epoch (0-based epoch e)."""
-    def schedule(epoch, lr=None):
-        return 0.5 * lr0 * (1.0 + math.cos(math.pi * epoch / epochs))
-    return schedule
-
-
-def compile_model(model, args, loss=None, learning_rate=None):
+def compile_model(model, args, steps_per_epoch, loss=None):
+    """Adam with the learning rate `args.lr` cosine-annealed to 0 over `args.epochs`,
+    stepped per epoch (PyTorch's CosineAnnealingLR as the reference code uses it)."""
     import keras
     import keras_trt as kt
+    schedule = kt.schedules.PerEpochCosineDecay(args.lr, epochs=args.epochs,
+                                                steps_per_epoch=steps_per_epoch)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate or args.lr, epsilon=1e-8),
+        optimizer=keras.optimizers.Adam(learning_rate=schedule, epsilon=1e-8),
         loss=loss or make_loss(args),
         metrics=[kt.metrics.TemporalAccuracy(), kt.metrics.TemporalCrossEntropy()],
         jit_compile=resolve_jit(args.jit),

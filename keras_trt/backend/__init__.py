@@ -17,6 +17,9 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
 - `is_concrete(x)`: whether the values of `x` can be read now (NumPy data or an eager
   tensor) rather than being symbolic (a `keras.KerasTensor`, a tensor traced by `jax.jit`,
   `tf.function` or `torch.compile`); `keras.ops` has no way to tell.
+- `global_rng_state()` / `set_global_rng_state(state)`: the framework's own global random
+  generators as JSON-able data (torch: CPU and CUDA; Keras' torch data loaders shuffle
+  with them), None where Keras draws from none (TensorFlow, JAX).
 
 ```python
 import numpy as np, keras
@@ -36,7 +39,7 @@ import keras
 import numpy as np
 
 __all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
-           "is_concrete"]
+           "is_concrete", "global_rng_state", "set_global_rng_state"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -80,3 +83,15 @@ def is_concrete(x):
     if isinstance(x, (np.ndarray, np.generic, int, float, bool, list, tuple)):
         return True
     return backend_module().is_concrete(x)
+
+
+def global_rng_state():
+    """The framework's global random state as JSON-able data, or None (see the module)."""
+    getter = getattr(backend_module(), "global_rng_state", None)
+    return None if getter is None else getter()
+
+
+def set_global_rng_state(state):
+    """Restores what `global_rng_state()` returned (None: nothing to restore)."""
+    if state is not None:
+        backend_module().set_global_rng_state(state)

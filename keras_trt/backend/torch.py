@@ -37,6 +37,31 @@ def make_gradient_function(model, losses_fn, grad_transform=None, training=False
     return fn
 
 
+
+def global_rng_state():
+    """torch's global generators (CPU, and CUDA when initialised) as base64 strings: Keras'
+    torch data loaders shuffle arrays with them."""
+    import base64
+
+    def encode(t):
+        return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
+
+    state = {"cpu": encode(torch.get_rng_state())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = [encode(t) for t in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def set_global_rng_state(state):
+    import base64
+
+    def decode(text):
+        return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+
+    torch.set_rng_state(decode(state["cpu"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([decode(t) for t in state["cuda"]])
+
 # --------------------------------------------------------------------- fast kernels
 # The multi-step LIF, tdBN, channels-last convolution and pooling, and the TRT penalty
 # written directly in torch: the same arithmetic as their keras.ops forms

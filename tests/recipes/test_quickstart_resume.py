@@ -83,3 +83,31 @@ def test_resume_after_crash_matches_uninterrupted_run(recipe_module, tmp_path):
     assert resumed["best_test_accuracy"] == full["best_test_accuracy"]
     assert resumed["best_epoch"] == full["best_epoch"] and resumed["resumed"] == 1
     assert resumed["epochs"] == 3
+
+
+@pytest.mark.parametrize("method", ["trt", "sdt"])
+def test_nan_in_the_input_stops_with_a_one_line_error(method, recipe_module, tmp_path):
+    """NaN injected in every batch's first sample. TRT: the loss becomes NaN (the weights'
+    penalty, once the NaN gradients reached the weights). SDT: the loss stays finite (NaN
+    potentials emit no spikes), the epoch-end weight check stops the run. Either way one
+    line that names the likely causes, and no epoch saved as completed."""
+    import tensorflow as tf
+
+    common = recipe_module("_common")
+    recipe = recipe_module("quickstart").RECIPE
+    args = common.parse_args(recipe, ["--epochs", "2", "--max-steps", "3", "--batch-size", "8",
+                                      "--timesteps", "2", "--widths", "4,8", "--verbose", "0",
+                                      "--method", method, "--output-dir", str(tmp_path / "nan"),
+                                      *(["--jit", "off"] if BACKEND == "tensorflow" else [])])
+    clean = common.load_split(recipe, args, "train")
+    poisoned = clean.map(lambda x, y: (tf.concat([x[:1] * np.nan, x[1:]], 0), y))
+    with pytest.raises(SystemExit) as info:
+        common.train(recipe, args, train_data=poisoned)
+    message = str(info.value)
+    start = {"trt": "error: training stopped: the loss is nan at epoch 1, batch ",
+             "sdt": "error: training stopped: after epoch 1 (counting from 1) "}[method]
+    assert message.startswith(start) and "\n" not in message
+    for cause in ("NaN or inf values in the input data", "learning rate too high",
+                  "labels outside the classes 0..9", "float16 overflow"):
+        assert cause in message
+    assert not (tmp_path / "nan" / "backup" / "state.json").exists()

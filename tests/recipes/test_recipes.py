@@ -70,5 +70,16 @@ def test_paper_defaults(recipe_module):
         assert (args.tau, args.timesteps, args.epochs, args.batch_size, args.lr) == (
             tau, T, 300, 64, 1e-3), name
         assert args.method == "trt"
-    schedule = common.cosine_lr(1e-3, 300)
-    assert schedule(0) == 1e-3 and abs(schedule(150) - 5e-4) < 1e-12 and schedule(300) < 1e-18
+    # The compiled optimizer anneals the rate per epoch: lr0 / 2 (1 + cos(pi e / epochs)),
+    # constant within an epoch (here 3 steps).
+    quick = recipe_module("quickstart")
+    args = common.parse_args(quick.RECIPE, ["--timesteps", "2", "--widths", "2,2",
+                                            "--epochs", "4", "--lr", "0.001"])
+    model = common.compile_model(quick.build_model(args), args, steps_per_epoch=3)
+    optimizer = model.optimizer
+    expected = [1e-3, 0.5e-3 * (1 + 2 ** -0.5), 0.5e-3, 0.5e-3 * (1 - 2 ** -0.5), 0.0]
+    for epoch, rate in enumerate(expected):
+        for step in range(3 * epoch, 3 * epoch + 3):
+            optimizer.iterations.assign(step)
+            assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == \
+                pytest.approx(rate, rel=1e-6, abs=1e-12), (epoch, step)

@@ -1,4 +1,4 @@
-"""Callbacks for the analyses that run during `fit`.
+"""The Fisher information as a callback: an analysis that runs during `fit`.
 
 `FisherInformationCallback` computes FI(t) and the information centroid IC (SPEC 7,
 `keras_trt.analysis.fisher_information`) after chosen epochs and writes, into

@@ -1,0 +1,132 @@
+"""A recipe run's folder: what it holds, and how `--resume` and `--overwrite` treat it.
+
+```text
+<output-dir>/log.csv       one row per epoch (cut back to the completed epochs on --resume)
+             logs/         TensorBoard
+             best.keras    the best epoch by test accuracy (ties: lower test loss)
+             last.keras    the last completed epoch
+             backup/       keras_trt.callbacks.ExactResume's state (what --resume reads)
+             results.json
+```
+
+```python
+import _run_folder
+resume = _run_folder.exact_resume(args)   # refuses to mix runs; --overwrite cleans
+```
+"""
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+
+from _cli import fail
+
+BACKUP = "backup"
+# Arguments that change the trajectory: a resumed run must use the same values.
+RUN_DEFINING = ("method", "eta", "lam", "decay", "epsilon", "tet_lam", "tet_phi", "tau",
+                "timesteps", "widths", "epochs", "batch_size", "lr", "seed", "max_steps",
+                "mixed_precision", "image_size", "frame_size")
+
+
+def _atomic_write_json(path, obj):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=_json_default)
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    try:
+        return o.item()
+    except AttributeError:
+        return str(o)
+
+
+def run_config(args):
+    return {k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in vars(args).items() if k in RUN_DEFINING}
+
+
+def exact_resume(args):
+    """The run's `ExactResume` callback (best.keras by test accuracy, ties broken by the
+    lower test loss, as the reference keeps it), after checking the folder: a run there
+    is continued only with --resume and the same settings, replaced only with --overwrite.
+    """
+    import keras_trt as kt
+
+    out = args.output_dir
+    if args.overwrite:
+        for name in (BACKUP, "logs", "log.csv", "best.keras", "last.keras", "results.json"):
+            p = os.path.join(out, name)
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            elif os.path.exists(p):
+                os.remove(p)
+    os.makedirs(out, exist_ok=True)
+    resume = kt.callbacks.ExactResume(
+        os.path.join(out, BACKUP), monitor=("val_accuracy", "val_mean_logit_crossentropy"),
+        mode=("max", "min"), best_filepath=os.path.join(out, "best.keras"),
+        config=run_config(args))
+    saved = resume.read_state()
+    if saved is not None and not args.resume:
+        fail(f"{out} already holds a run; pass --resume to continue it, --overwrite to "
+             "start over, or choose another --output-dir")
+    if saved is not None:
+        before = saved.get("config") or {}
+        changed = [f"--{k.replace('_', '-')} {before[k]} -> {v}"
+                   for k, v in run_config(args).items() if k in before and before[k] != v]
+        if changed:
+            fail(f"cannot resume {out} with different settings ({'; '.join(changed)}); "
+                 "resume with the original ones, or pass --overwrite to start over")
+    return resume
+
+
+def start_log(output_dir, epochs_done):
+    """log.csv keeps the rows of the completed epochs (all of them on a fresh run: none)."""
+    path = os.path.join(output_dir, "log.csv")
+    if epochs_done == 0:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        return path
+    if os.path.isfile(path):
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if rows:
+            # A run killed after logging an epoch but before saving it redoes that epoch.
+            kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) < epochs_done]
+            with open(path, "w", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerows(kept)
+    return path
+
+
+def read_log(output_dir):
+    """log.csv as {column: [values]} (floats)."""
+    path = os.path.join(output_dir, "log.csv")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+
+
+def run_callbacks(output_dir):
+    """last.keras after every epoch, and the epoch's learning rate in the logs (log.csv's
+    `learning_rate` column: the optimizer's schedule is not a Keras callback)."""
+    import keras
+
+    class SaveLast(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            path = os.path.join(output_dir, "last.keras")
+            tmp = os.path.join(output_dir, "last.tmp.keras")
+            self.model.save(tmp)
+            os.replace(tmp, path)
+
+    class LogLearningRate(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = self._rate
+
+    return LogLearningRate(), SaveLast()
