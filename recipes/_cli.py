@@ -17,13 +17,14 @@ import os
 from typing import Callable, Optional
 
 METHODS = ("trt", "tet", "sdt")
-SPEC_DECISION_6 = ("The paper reports the best test accuracy over all epochs (the test set "
+BEST_ACCURACY_NOTE = ("The paper reports the best test accuracy over all epochs (the test set "
                    "doubles as the validation set); `final_test_accuracy` is the last epoch's.")
 
 
 @dataclasses.dataclass
 class Recipe:
-    """One experiment: its data, its model and its paper defaults (SPEC 3.3, 9).
+    """One experiment: its data, its model and its paper defaults (docs/method.md, TRT and
+    Hyperparameters).
 
     `build_model(args)` returns a compiled-less `keras_trt.SpikingModel`; `loader_kwargs(
     args, split)` the keyword arguments of `keras_trt.data.<dataset>` beyond split,

@@ -3,11 +3,12 @@ data and the run folder live in _cli, _data and _run_folder, whose names this mo
 re-exports for the recipe scripts).
 
 A recipe script only declares a `Recipe` (dataset, model, the paper's hyperparameters) and
-calls `main(RECIPE)`. Training follows the reference code (SPEC 6): Adam (lr 1e-3, epsilon
+calls `main(RECIPE)`. Training follows the reference code (docs/method.md, Training loop):
+Adam (lr 1e-3, epsilon
 1e-8), cosine annealing to 0 stepped per epoch (`keras_trt.schedules.PerEpochCosineDecay`),
 evaluation on the test split after every epoch, the best checkpoint by test accuracy (ties:
 lower test loss) and the last one, a CSV log, TensorBoard logs and a `results.json` that
-reports both the final and the best test accuracy (SPEC Decision 6).
+reports both the final and the best test accuracy (docs/method.md, Training loop).
 
 `--resume` is `keras_trt.callbacks.ExactResume`: a resumed run ends with the same weights
 as an uninterrupted one on the same backend and seed. A NaN or infinite training loss
@@ -25,7 +26,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from _cli import (  # noqa: E402,F401 - re-exported for the recipe scripts
-    METHODS, SPEC_DECISION_6, Recipe, _positive_int, build_parser, fail, parse_args,
+    METHODS, BEST_ACCURACY_NOTE, Recipe, _positive_int, build_parser, fail, parse_args,
 )
 from _data import count_batches, load_split, loader_args  # noqa: E402,F401
 from _run_folder import (  # noqa: E402,F401
@@ -144,7 +145,7 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
         "final_test_loss": logs.get("val_mean_logit_crossentropy"),
         "final_train_accuracy": logs.get("accuracy"),
         "final_train_loss": logs.get("loss"),
-        "metric_note": SPEC_DECISION_6,
+        "metric_note": BEST_ACCURACY_NOTE,
         "paper_best_test_accuracy_percent": recipe.paper.get(args.method),
         "training_time_s": resume.training_time_s,   # epochs' wall time, all sessions
         "resumed": resume.resumed,

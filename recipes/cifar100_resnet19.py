@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""CIFAR-100 with ResNet-19 (paper Table 1/2; hyperparameters from SPEC 9, Table S2).
+"""CIFAR-100 with ResNet-19 (paper Table 1/2; hyperparameters:
+paper Table S2, docs/method.md#hyperparameters).
 
     KERAS_BACKEND=torch python recipes/cifar100_resnet19.py --timesteps 4
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""ImageNet-100 with SEW-ResNet-34 (paper Table 1; hyperparameters from SPEC 9, Table S2).
+"""ImageNet-100 with SEW-ResNet-34 (paper Table 1; hyperparameters:
+paper Table S2, docs/method.md#hyperparameters).
 
     KERAS_BACKEND=torch python recipes/imagenet100_sew_resnet34.py --data-dir /data/imagenet100
 

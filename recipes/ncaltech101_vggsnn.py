@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""N-Caltech101 with VGGSNN (paper Table 1; hyperparameters from SPEC 9, Table S2).
+"""N-Caltech101 with VGGSNN (paper Table 1; hyperparameters:
+paper Table S2, docs/method.md#hyperparameters).
 
     KERAS_BACKEND=torch python recipes/ncaltech101_vggsnn.py --data-dir /data
 

@@ -1,6 +1,7 @@
 """The Fisher information as a callback: an analysis that runs during `fit`.
 
-`FisherInformationCallback` computes FI(t) and the information centroid IC (SPEC 7,
+`FisherInformationCallback` computes FI(t) and the information centroid IC
+(docs/method.md, Fisher information,
 `keras_trt.analysis.fisher_information`) after chosen epochs and writes, into
 `output_dir`:
 
@@ -13,7 +14,7 @@ Epochs are counted from 1 as in the reference (`--fi_epochs 20-40-...` = after t
 epoch completes). The reference computes FI on its shuffled, augmented training loader;
 pass the training dataset to do the same. Iterating a shuffled `tf.data` dataset here
 advances its shuffle seed, so later epochs see other orders than in a run without the
-callback (the reference has the same effect, SPEC 10.11).
+callback (the reference has the same effect, docs/method.md, Fisher information).
 
 ```python
 import os, tempfile

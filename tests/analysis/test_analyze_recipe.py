@@ -100,7 +100,7 @@ def test_dataset_from_results():
     assert analyze.dataset_from_results(
         {"dataset": {"name": "dvs_cifar10", "args": {"T": 10}}}) == ("dvs_cifar10", {"T": 10})
     assert analyze.dataset_from_results({}) == (None, {})
-    # The layout the recipes write (recipes/_run_state.py and _common.py).
+    # The layout the recipes write (recipes/_run_folder.py and _common.py).
     results = {"dataset": {"name": "digits_dvs", "train_loader_args": {"augment": True},
                            "test_loader_args": {"augment": False}}}
     assert analyze.dataset_from_results(results, "train") == ("digits_dvs", {"augment": True})

@@ -54,7 +54,8 @@ def test_recipe_end_to_end(name, recipe_module, request, tmp_path):
 
 
 def test_paper_defaults(recipe_module):
-    """Defaults as SPEC 9 (Table S2): epochs, batch, lr, T, tau, eta/lambda/delta/eps."""
+    """Defaults as paper Table S2 (docs/method.md, Hyperparameters): epochs, batch, lr, T,
+    tau, eta/lambda/delta/eps."""
     import _common as common
 
     expect = {
