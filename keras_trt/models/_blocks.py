@@ -109,6 +109,13 @@ def lif(x, neuron, name):
 
 
 def neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset, time_loop):
+    """The LIF arguments of a model builder, for every `keras_trt.LIF` it makes.
+
+    Each builder (VGGSNN, ResNet19, SEWResNet34) lists these six arguments in its own
+    signature, as `keras_trt.LIF` does, rather than taking `**kwargs`: `help()`, IDEs
+    and a misspelt argument's TypeError then show them. The repeated signature lines mean
+    the same thing on purpose; this function is the one place that passes them on.
+    """
     return dict(tau=tau, v_threshold=v_threshold, v_reset=v_reset, surrogate=surrogate,
                 detach_reset=detach_reset, time_loop=time_loop)
 
@@ -204,10 +211,9 @@ def stem(inputs, timesteps, static, stem_once, conv_and_bn):
 
     For a static image the reference repeats the image T times before the first conv
     (docs/method.md, Architectures). With `stem_once` the conv+BN runs on the image once
-    and its output is
-    repeated: the same values and gradients, since the T copies are identical (the BN
-    batch statistics too; only the unbiased correction n/(n-1) of the moving variance
-    uses n = B*H*W instead of B*T*H*W).
+    and its output is repeated: the same values and gradients, since the T copies are
+    identical (the BN batch statistics too; only the unbiased correction n/(n-1) of the
+    moving variance uses n = B*H*W instead of B*T*H*W).
     """
     if not static:
         return conv_and_bn(inputs)
