@@ -215,7 +215,11 @@ class ExactResume(keras.callbacks.Callback):
         """`dataset` (a finite `tf.data.Dataset`) as fit's training data, with its passes
         counted so that a resumed fit replays its random state (see the module docstring).
         """
-        self._passes = _CountedPasses(dataset)
+        # tf.data code lives with the input pipelines; imported here so that callbacks
+        # never import TensorFlow for array inputs.
+        from keras_trt.data.counted_passes import CountedPasses
+
+        self._passes = CountedPasses(dataset)
         return self._passes.wrapped
 
     def _reset_record(self):
@@ -384,46 +388,3 @@ class ExactResume(keras.callbacks.Callback):
         if old is not None and old.get("weights") != name:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(self.directory, old["weights"]))
-
-
-class _CountedPasses:
-    """A tf.data dataset as a generator-backed dataset that counts the passes read.
-
-    Each pass of `wrapped` opens one iterator of `dataset` when its first batch is read
-    (an iterator that Keras opens and never reads costs nothing), so `opened` is the
-    number of passes that advanced the dataset's random state.
-    """
-
-    def __init__(self, dataset):
-        import tensorflow as tf
-
-        if not isinstance(dataset, tf.data.Dataset):
-            raise TypeError("ExactResume.wrap_dataset: expected a tf.data.Dataset, got "
-                            f"{type(dataset).__name__}.")
-        size = int(dataset.cardinality())
-        if size == int(tf.data.INFINITE_CARDINALITY):
-            raise ValueError(
-                "ExactResume.wrap_dataset: the dataset is infinite (a repeat()?); pass a "
-                "finite dataset and fit without `steps_per_epoch`, one pass per epoch.")
-        self.dataset = dataset
-        self.opened = 0
-        wrapped = tf.data.Dataset.from_generator(self._one_pass,
-                                                 output_signature=dataset.element_spec)
-        if size >= 0:
-            wrapped = wrapped.apply(tf.data.experimental.assert_cardinality(size))
-        self.wrapped = wrapped.prefetch(2)
-
-    def _one_pass(self):
-        self.opened += 1
-        yield from self.dataset
-
-    def advance_to(self, passes):
-        """Opens (and does not read) passes until `passes` have been opened in all."""
-        if passes < self.opened:
-            raise ValueError(
-                f"ExactResume: the saved run had read {passes} passes of its training "
-                f"data when it stopped, but {self.opened} were read already in this "
-                "process before fit resumed it; iterate the wrapped dataset only in fit.")
-        while self.opened < passes:
-            iter(self.dataset)   # advances the shuffle/augmentation state by one pass
-            self.opened += 1

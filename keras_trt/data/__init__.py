@@ -43,7 +43,7 @@ _EXPORTS = {
 # package attribute of the same name, which would replace the loader function.
 _SUBMODULES = (
     "augment", "cache", "cifar", "cifar10dvs", "digits", "dvs_emulator", "events", "imagenet",
-    "ncaltech", "pipeline", "progress",
+    "counted_passes", "ncaltech", "pipeline", "progress",
 )
 
 
