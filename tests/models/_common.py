@@ -75,3 +75,14 @@ def full_model(builder, num_classes):
 def predict(model, x, training=False):
     """An eager forward pass as NumPy (cheaper than `predict`, which compiles)."""
     return to_numpy(model(x, training=training))
+
+
+def randomise_bn_statistics(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, kt.TemporalBatchNorm):
+            n = layer.gamma.shape[0]
+            layer.moving_mean.assign(rng.normal(0.0, 0.3, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+            layer.gamma.assign(rng.uniform(0.8, 1.5, n).astype("float32"))
+            layer.beta.assign(rng.normal(0.2, 0.3, n).astype("float32"))

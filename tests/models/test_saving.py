@@ -22,7 +22,8 @@ import pytest
 
 import keras_trt as kt
 from tests.conftest import BACKEND, to_numpy
-from tests.models._common import TINY_BUILDERS, random_input, random_labels
+from tests.models._common import (TINY_BUILDERS, random_input, random_labels,
+                                  randomise_bn_statistics)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEAVY_MODULES = ("tensorflow", "tonic", "matplotlib", "keras_tuner", "sklearn")
@@ -88,14 +89,7 @@ def _logits_and_spikes(model, x):
 def _spread_batch_norm_statistics(model, seed=0):
     """Moving statistics and affine parameters away from their initial values, so that
     inference depends on every one of them and the deep layers spike."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, kt.TemporalBatchNorm):
-            n = layer.gamma.shape[0]
-            layer.moving_mean.assign(rng.normal(0.0, 0.3, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.gamma.assign(rng.uniform(0.8, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0.2, 0.3, n).astype("float32"))
+    randomise_bn_statistics(model, seed)
 
 
 _FRESH_LOADER = r'''

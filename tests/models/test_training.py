@@ -15,7 +15,8 @@ import pytest
 import keras_trt as kt
 from tests.conftest import BACKEND, to_numpy
 from tests.models._common import (
-    TINY_BUILDERS, lif_layers, predict, random_input, random_labels, tiny_resnet19,
+    TINY_BUILDERS, lif_layers, predict, random_input, random_labels, randomise_bn_statistics,
+    tiny_resnet19,
 )
 
 SLOW = BACKEND == "torch" or os.environ.get("KERAS_TRT_SLOW_TESTS") == "1"
@@ -118,21 +119,10 @@ def test_mixed_precision_train_step():
     assert changed[-1]
 
 
-def _randomise_bn_statistics(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, kt.TemporalBatchNorm):
-            n = layer.gamma.shape[0]
-            layer.moving_mean.assign(rng.normal(0.0, 0.3, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.gamma.assign(rng.uniform(0.8, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0.2, 0.3, n).astype("float32"))
-
-
 @pytest.mark.parametrize("name", sorted(TINY_BUILDERS))
 def test_from_config_round_trip(name):
     model = TINY_BUILDERS[name]()
-    _randomise_bn_statistics(model)
+    randomise_bn_statistics(model)
     clone = kt.SpikingModel.from_config(model.get_config())
     assert isinstance(clone, kt.SpikingModel)
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
@@ -146,7 +136,7 @@ def test_from_config_round_trip(name):
 @pytest.mark.parametrize("name", sorted(TINY_BUILDERS))
 def test_keras_file_round_trip_safe_mode(name, tmp_path):
     model = TINY_BUILDERS[name](surrogate=kt.surrogates.Triangle(0.5))
-    _randomise_bn_statistics(model)
+    randomise_bn_statistics(model)
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)                 # safe_mode=True by default
