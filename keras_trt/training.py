@@ -9,6 +9,10 @@ calls of the model check it eagerly (`keras_trt.model_inputs`): an input of the 
 number of timesteps, frame shape or rank, and class labels outside the model's classes,
 raise one clear ValueError on every backend.
 
+Under `torchrun` (torch backend, `keras_trt.distribute.torch_ddp` initialised), `fit`,
+`evaluate` and `predict` run data-parallel: gradients averaged over the processes, weights
+broadcast from rank 0, metrics over every process's samples (see that module).
+
 Example:
 
 ```python

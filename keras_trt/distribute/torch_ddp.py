@@ -31,7 +31,9 @@ per device, each on its own shard of the data):
   communication: each rank predicts its own input, rank 0 may predict alone.
 
 Every rank must run the same number of steps per epoch; `fit` checks it when the
-number is known and raises ValueError otherwise (see `shard_dataset`).
+number is known and raises ValueError otherwise (see `shard_dataset`); validation data
+must give every rank as many batches too (not checked). `train_on_batch` and
+`test_on_batch` are not synchronised: use `fit` and `evaluate`.
 
 ```python
 import keras
@@ -56,7 +58,7 @@ import os
 import keras
 
 __all__ = ["initialize", "is_initialized", "launched_by_torchrun", "world_size", "rank",
-           "all_reduce_mean", "shard_dataset", "broadcast_variables",
+           "all_reduce_mean", "shard_dataset", "broadcast_variables", "average_gradients",
            "distributed_arguments", "global_metrics_result"]
 
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")

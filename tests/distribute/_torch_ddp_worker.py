@@ -97,6 +97,16 @@ def main(out):
     loss.backward()
     arrays["grad_x"], arrays["grad_w"] = xr.grad.numpy(), wr.grad.numpy()
 
+    # Gradient averaging with a float64 variable (its own all-reduce) and gradients
+    # missing on one rank (zero there) or on every rank (stays None).
+    variables = [keras.Variable(np.zeros(2, dtype)) for dtype in
+                 ("float32", "float64", "float32")]
+    grads = [torch.full((2,), r + 1.0), None if r == 1 else torch.ones(2, dtype=torch.float64),
+             None]
+    averaged = torch_ddp.average_gradients(grads, variables)
+    arrays["avg0"], arrays["avg1"] = averaged[0].numpy(), averaged[1].numpy()
+    logs["avg2_is_none"] = averaged[2] is None
+
     np.savez(os.path.join(out, f"rank{r}.npz"), **arrays)
     with open(os.path.join(out, f"rank{r}.json"), "w") as f:
         json.dump(logs, f)

@@ -178,3 +178,12 @@ def test_unequal_steps_refused_on_every_rank(ranks):
     _, results = ranks
     for logs, _ in results:
         assert "rank 0: 3, rank 1: 2" in logs["unequal_steps_error"]
+
+
+def test_average_gradients_missing_and_mixed_dtypes(ranks):
+    _, results = ranks
+    for logs, arrays in results:
+        np.testing.assert_array_equal(arrays["avg0"], [1.5, 1.5])      # (1 + 2) / 2
+        assert arrays["avg1"].dtype == np.float64
+        np.testing.assert_array_equal(arrays["avg1"], [0.5, 0.5])      # (1 + 0) / 2
+        assert logs["avg2_is_none"]
