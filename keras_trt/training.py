@@ -9,6 +9,10 @@ calls of the model check it eagerly (`keras_trt.model_inputs`): an input of the 
 number of timesteps, frame shape or rank, and class labels outside the model's classes,
 raise one clear ValueError on every backend.
 
+Under `torchrun` (torch backend, `keras_trt.distribute.torch_ddp` initialised), `fit`,
+`evaluate` and `predict` run data-parallel: gradients averaged over the processes, weights
+broadcast from rank 0, metrics over every process's samples (see that module).
+
 Example:
 
 ```python
@@ -34,6 +38,7 @@ from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
 from keras_trt import model_inputs, precision, regularizers
+from keras_trt.distribute import torch_ddp
 
 __all__ = ["SpikingModel"]
 
@@ -136,6 +141,9 @@ class SpikingModel(keras.Model):
         with labels_lib.checked_by_caller():
             return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def get_metrics_result(self):
+        return torch_ddp.global_metrics_result(self, super().get_metrics_result)
+
     def __call__(self, *args, **kwargs):
         if args or "inputs" in kwargs:
             model_inputs.check_input_shapes(self, args[0] if args else kwargs["inputs"])
@@ -144,14 +152,17 @@ class SpikingModel(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         model_inputs.check_data(self, x, y)
         model_inputs.check_validation_data(self, kwargs.get("validation_data"))
+        args, kwargs = torch_ddp.distributed_arguments(self, "fit", args, kwargs)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         model_inputs.check_data(self, x, y)
+        args, kwargs = torch_ddp.distributed_arguments(self, "evaluate", args, kwargs)
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         model_inputs.check_data(self, x)
+        args, kwargs = torch_ddp.distributed_arguments(self, "predict", args, kwargs)
         return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):

@@ -24,6 +24,11 @@ data of the remaining epochs must be those of the uninterrupted run too:
   dataset's random state exactly as the completed epochs did. The dataset must be finite
   (one pass per epoch: fit without `steps_per_epoch`).
 
+In a distributed run (`keras_trt.distribute`), only the chief (rank 0) writes, and every
+process reads the state when it resumes: the directory must be on a file system that
+every host sees, and every process must seed its generators alike (the state holds rank
+0's).
+
 The resumed run must be the same script: the same model, seed, data and callbacks (pass
 `config` to have changed settings refused). Epochs cut short (a non-finite loss,
 `stop_training` set within an epoch) and epochs that leave non-finite weights are not
@@ -69,6 +74,7 @@ import keras
 import numpy as np
 
 from keras_trt import backend as backend_lib
+from keras_trt import distribute
 
 __all__ = ["ExactResume", "STATE_FILE"]
 
@@ -323,11 +329,12 @@ class ExactResume(keras.callbacks.Callback):
         if self._is_better(logs):
             self.best = [logs[m] for m in self.monitor]
             self.best_epoch = epoch + 1
-            if self.best_filepath is not None:
+            if self.best_filepath is not None and distribute.is_chief():
                 _save_model_atomic(self.model, self.best_filepath)
         self.epochs_completed = epoch + 1
         self.last_logs = logs
-        self._save(epoch + 1)
+        if distribute.is_chief():   # every rank reads the state, one writes it
+            self._save(epoch + 1)
 
     def _skip(self, epoch, why):
         warnings.warn(f"ExactResume: epoch {epoch + 1} {why} and is not saved; a resumed "
