@@ -8,14 +8,15 @@
 #   bash benchmarks/download_gpu_check_wheels.sh DIR [--python-version 3.12]... \
 #        [--platform manylinux_2_28_x86_64]... [--keras 3.15.1]
 #
-# Without --python-version it fetches wheels for CPython 3.11 to 3.14 (Keras 3.15 needs >= 3.11), so the folder fits
-# whichever Python the GPU machine runs; without --platform, for Linux x86-64 (glibc).
+# Without --python-version it fetches wheels for CPython 3.11 to 3.14 (Keras 3.15 needs
+# >= 3.11), so the folder fits whichever Python the GPU machine runs; without --platform,
+# for Linux x86-64 (glibc).
 # Keras' dependencies are all fetched (numpy too, although the target's own numpy is kept:
 # pip installs only what is missing). Nothing of keras-trt itself is downloaded: gpu_check.sh
 # runs it from the repository.
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit "${1:-0}"; }
 
 dir=""
 versions=()
