@@ -51,33 +51,36 @@ SIZES = {
 }
 
 
-def _has_cuda():
-    """torch's view (creating no CUDA context): JAX is not imported here, since
-    initialising its GPU client would reserve most of the device memory for this process
-    while the workers run."""
+_PROBE = """
+import json, platform
+from importlib.metadata import version
+info = {"python": platform.python_version(), "machine": platform.machine()}
+for name in ("torch", "jax", "jaxlib", "keras"):
     try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+        info[name] = version(name)
+    except Exception:
+        pass
+try:
+    import torch
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+except ImportError:
+    pass
+print(json.dumps(info))
+"""
 
 
 def environment():
-    info = {"python": platform.python_version(), "machine": platform.machine()}
+    """Versions and the GPU torch sees, from a subprocess: this process creates no CUDA
+    context (which would hold device memory, or the device itself in exclusive mode, while
+    the workers run) and never initialises JAX (which would reserve most of the memory)."""
     try:
-        import torch
-        info["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-            info["cuda"] = torch.version.cuda
-    except ImportError:
-        pass
-    for name in ("jax", "jaxlib", "keras"):
-        try:
-            from importlib.metadata import version
-            info[name] = version(name)
-        except Exception:  # noqa: BLE001 - the report only lists what it finds
-            pass
+        done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                              timeout=120)
+        info = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        info = {"python": platform.python_version()}
     try:
         info["driver"] = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
@@ -189,11 +192,14 @@ def main(argv=None):
         if unknown:
             parser.error(f"{name}: unknown {unknown}; expected a comma-separated subset "
                          f"of {','.join(allowed)}")
-    mode = args.device if args.device != "auto" else ("gpu" if _has_cuda() else "cpu")
+    env = environment()
+    mode = args.device if args.device != "auto" else ("gpu" if "gpu" in env else "cpu")
+    if mode == "cpu":             # the workers too, on a machine that has a GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        os.environ["JAX_PLATFORMS"] = "cpu"
     size = dict(SIZES[mode])
     if args.batch:
         size["batch"] = args.batch
-    env = environment()
     header = (f"mode {mode}: " + ", ".join(f"{k} {v}" for k, v in size.items())
               + "; TRTLoss, Adam; " + ", ".join(f"{k} {v}" for k, v in env.items()))
     print(header, flush=True)
