@@ -97,29 +97,35 @@ def _run_args(size, precision, timeout):
         device="auto", hide_modules="tensorflow", tuned_malloc=False, timeout=timeout)
 
 
-def run(models, backends, precisions, size, budget_s, log=print):
-    """Runs every configuration (baseline first per model and precision) within budget_s
-    seconds; a configuration that would not fit (by the longest wall time of its kind so
-    far) is recorded as skipped. Returns a list of row dicts."""
+def run(models, backends, precisions, size, budget_s, torch_compile=False, log=print):
+    """Runs every configuration (baseline first per model and precision; with
+    torch_compile, keras-trt torch under torch.compile as well) within budget_s seconds; a
+    configuration that would not fit (by the longest wall time of its kind so far) is
+    recorded as skipped. Returns a list of row dicts."""
+    impls = [(train_step.REFERENCE, "off")] + [(b, JIT[b]) for b in backends]
+    if torch_compile:
+        impls.insert(impls.index(("torch", "off")) + 1 if "torch" in backends else 1,
+                     ("torch", "on"))
     deadline = time.monotonic() + budget_s
     longest = {}
     rows = []
     for precision in precisions:
         for model in models:
-            for backend in (train_step.REFERENCE, *backends):
+            for backend, jit in impls:
                 row = {"model": model, "backend": backend, "precision": precision,
-                       "jit": JIT[backend]}
+                       "jit": jit}
                 rows.append(row)
                 left = deadline - time.monotonic()
-                if left < 1.1 * longest.get(backend, 0) or left < 5:
+                if left < 1.1 * longest.get((backend, jit), 0) or left < 5:
                     row["error"] = SKIPPED
                     log(f"  skip {backend:9s} {model:8s} {precision}: time budget")
                     continue
                 result = train_step._run_config(_run_args(size, precision, left), backend,
-                                                model, JIT[backend], "trt")
+                                                model, jit, "trt")
                 row.update(result)
                 if "wall_s" in result:
-                    longest[backend] = max(longest.get(backend, 0), result["wall_s"])
+                    longest[backend, jit] = max(longest.get((backend, jit), 0),
+                                                result["wall_s"])
                 log(f"  done {backend:9s} {model:8s} {precision}: "
                     + (result.get("error") or f"{result['ms_per_step']:.1f} ms/step"))
     for row in rows:
@@ -133,7 +139,8 @@ def run(models, backends, precisions, size, budget_s, log=print):
 def _name(row):
     if row["backend"] == train_step.REFERENCE:
         return "PyTorch reference" + (" (autocast)" if row["precision"] != "float32" else "")
-    return f"keras-trt {row['backend']}" + (" (jit)" if row["jit"] == "on" else "")
+    jit = {"torch": " (torch.compile)", "jax": " (jit)"}.get(row["backend"], " (jit)")
+    return f"keras-trt {row['backend']}" + (jit if row["jit"] == "on" else "")
 
 
 def table(rows):
@@ -178,6 +185,9 @@ def main(argv=None):
                         help="Keras dtype policies, run in this order (the baseline under "
                              "torch.autocast of the same dtype)")
     parser.add_argument("--batch", type=int, help="override the batch size of the mode")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also keras-trt torch with jit_compile=True (torch.compile: "
+                             "its first step compiles, tens of seconds)")
     parser.add_argument("--budget-s", type=float, default=420,
                         help="seconds for all configurations; those that would not fit are "
                              "reported as skipped")
@@ -207,7 +217,7 @@ def main(argv=None):
         print("warning: torch sees no CUDA device; the rows measure the CPU", flush=True)
 
     start = time.monotonic()
-    rows = run(models, backends, precisions, size, args.budget_s)
+    rows = run(models, backends, precisions, size, args.budget_s, args.torch_compile)
     text = table(rows)
     print(text)
     print(f"({time.monotonic() - start:.0f} s)")

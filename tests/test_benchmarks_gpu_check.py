@@ -77,3 +77,30 @@ def test_hidden_module_reads_as_not_installed(tmp_path, monkeypatch):
             import kt_hidden_probe  # noqa: F401
     finally:
         del sys.modules["kt_hidden_probe"]
+
+
+def test_run_orders_rows_computes_ratios_and_skips_what_does_not_fit(monkeypatch):
+    ms = {"reference": 10.0, "torch": 5.0, "jax": 20.0}
+    calls = []
+
+    def fake_run_config(args, backend, model, jit, loss):
+        calls.append((backend, model, jit, args.mixed_precision))
+        compiled = (backend, jit) == ("torch", "on")
+        return {"ms_per_step": ms[backend] * (2 if compiled else 1), "first_step_s": 1.0,
+                "peak_mib": 1.0, "wall_s": 1000.0 if compiled else 0.0}
+
+    monkeypatch.setattr(train_step, "_run_config", fake_run_config)
+    rows = gpu_check.run(["vggsnn"], ["torch", "jax"], ["float32", "mixed_bfloat16"],
+                         gpu_check.SIZES["cpu"], budget_s=600, torch_compile=True,
+                         log=lambda _: None)
+    impls = [(r["backend"], r["jit"], r["precision"]) for r in rows]
+    expected = [("reference", "off"), ("torch", "off"), ("torch", "on"), ("jax", "on")]
+    assert impls == ([(b, j, "float32") for b, j in expected]
+                     + [(b, j, "mixed_bfloat16") for b, j in expected])
+    # torch.compile took "1000 s" the first time: the second would not fit in 600 s
+    assert rows[6]["error"] == gpu_check.SKIPPED and len(calls) == 7
+    assert [r.get("ratio") for r in rows[:4]] == [1.0, 0.5, 1.0, 2.0]
+    assert gpu_check.all_finite(rows)
+    names = [line.split("|")[2].strip() for line in gpu_check.table(rows).splitlines()[2:]]
+    assert names[:4] == ["PyTorch reference", "keras-trt torch",
+                         "keras-trt torch (torch.compile)", "keras-trt jax (jit)"]
