@@ -138,7 +138,9 @@ def run(models, backends, precisions, size, budget_s, torch_compile=False, log=p
 
 def _name(row):
     if row["backend"] == train_step.REFERENCE:
-        return "PyTorch reference" + (" (autocast)" if row["precision"] != "float32" else "")
+        return "PyTorch reference" + {"float32": "", "mixed_bfloat16": " (autocast)",
+                                      "mixed_float16": " (autocast + GradScaler)"}[
+                                          row["precision"]]
     jit = {"torch": " (torch.compile)", "jax": " (jit)"}.get(row["backend"], " (jit)")
     return f"keras-trt {row['backend']}" + (jit if row["jit"] == "on" else "")
 
