@@ -188,6 +188,10 @@ def _worker_keras(args):
     def step():
         return float(model.train_on_batch(x, y, return_dict=True)["loss"])
 
+    if keras.backend.backend() == "torch":
+        import torch
+        if torch.cuda.is_available():      # as the baseline: the peak of the steps
+            torch.cuda.reset_peak_memory_stats()
     result = _time_steps(step, args)
     result["params"] = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     result.update(_accelerator_memory())
@@ -216,7 +220,15 @@ def _accelerator_memory():
     return {"device": "cpu"}
 
 
+def _hide_modules(names):
+    """Makes `import name` fail as if the package were not installed (and
+    `importlib.util.find_spec(name)` return None), to check a path never needs it."""
+    for name in filter(None, names.split(",")):
+        sys.modules[name] = None
+
+
 def worker(args):
+    _hide_modules(args.hide_modules)
     if args.backend == REFERENCE:
         result = _worker_reference(args)
     else:
@@ -235,7 +247,7 @@ def _run_config(args, backend, model, jit, loss):
            "--model", model, "--jit", jit, "--loss", loss]
     for key in ("batch", "steps", "warmup", "width_divisor", "vgg_size", "vgg_timesteps",
                 "resnet_size", "resnet_timesteps", "num_classes", "stem", "mixed_precision",
-                "device"):
+                "device", "hide_modules"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     start = time.perf_counter()
     try:
@@ -321,6 +333,9 @@ def main(argv=None):
     parser.add_argument("--tuned-malloc", action="store_true",
                         help="run every configuration, the baseline included, with "
                              "GLIBC_TUNABLES=" + TUNED_MALLOC)
+    parser.add_argument("--hide-modules", default="",
+                        help="comma-separated modules the workers see as not installed "
+                             "(e.g. tensorflow: check that a run never imports it)")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds per configuration")
     parser.add_argument("--json", help="also write the results to this file")
