@@ -2,6 +2,7 @@
 graph, the LIF/IF parameter mapping and the messages for what NIR cannot express."""
 
 import contextlib
+import functools
 import io
 import sys
 
@@ -18,6 +19,7 @@ nir = pytest.importorskip("nir")
 T = 3
 
 
+@functools.lru_cache(maxsize=None)  # built once: model construction takes seconds on JAX
 def vgg_model():
     """VGG-style: conv/tdBN/LIF, conv/tdBN/LIF, 2x2 average pool, flatten, Linear."""
     keras.utils.set_random_seed(0)
@@ -27,6 +29,7 @@ def vgg_model():
     return model
 
 
+@functools.lru_cache(maxsize=None)
 def residual_model():
     """Static image, stem run once; a ResNet-19 block (stride 2: zero padding and a 1x1
     downsample added to the membrane input of a LIF) and a SEW block (ADD of spikes)."""
