@@ -7,7 +7,7 @@ per sample:
   (`output elements x kernel elements / output channels`, x T; a stem run once on a
   static image counts once).
 - `ann_macs`: what W costs in the same network without spikes, run once per sample:
-  `macs` / T.
+  `macs` / T (T: axis 1 of the output of W's `TimeDistributed` wrapper).
 - If W reads spikes (its inputs come from LIF/IF layers, possibly through weightless
   layers: pooling, padding, flatten, Add, ...): it only accumulates, once per spike and
   per output it feeds, so `acs = rate x macs`, with `rate` the firing rate of the source
@@ -114,7 +114,7 @@ def energy_report(model, data=None, rates=None, e_mac=HOROWITZ_45NM_FP32["e_mac"
             continue
         output_shape = layer.compute_output_shape(input_shapes[name])
         macs = float(_macs(layer, output_shape))
-        steps_run = output_shape[1] if len(output_shape) > 2 and output_shape[1] else 1
+        steps_run = _timesteps(layer, output_shape)
         spike_sources, real = _sources(model, producers, name)
         missing = [s for s in spike_sources if s not in rates]
         if missing:
@@ -135,6 +135,14 @@ def energy_report(model, data=None, rates=None, e_mac=HOROWITZ_45NM_FP32["e_mac"
     total["ratio"] = (total["ann_energy"] / total["snn_energy"] if total["snn_energy"]
                       else math.inf)
     return {"layers": layers, "total": total, "e_mac": e_mac, "e_ac": e_ac}
+
+
+def _timesteps(layer, output_shape):
+    """How many timesteps `layer` runs per sample: axis 1 of a time wrapper's output (or
+    of a Dense applied to (B, T, features) directly), else 1."""
+    over_time = getattr(layer, "layer", None) is not None or (
+        isinstance(layer, keras.layers.Dense) and len(output_shape) >= 3)
+    return int(output_shape[1]) if over_time and output_shape[1] else 1
 
 
 def _sources(model, producers, name):

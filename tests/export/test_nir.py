@@ -216,7 +216,7 @@ def test_snntorch_runs_the_exported_graph_with_the_same_spikes(kind, tmp_path):
     which also flattens the batch axis, so samples run one at a time. Tolerance: the
     spikes must agree except where float32 rounding (torch's and this backend's
     convolutions sum in different orders) moves a membrane across the threshold: at most
-    0.1% of the spikes; measured: none differ."""
+    0.1% of the spikes; measured (tools/measure_nir_snntorch.py): none differ."""
     torch = pytest.importorskip("torch")
     snn = pytest.importorskip("snntorch")
     from snntorch.import_nir import import_from_nir
