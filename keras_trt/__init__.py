@@ -21,8 +21,8 @@ from keras_trt.training import SpikingModel
 __version__ = "0.1.0"
 
 # These register no serializable class and load on first use: data imports tensorflow and
-# tonic, analysis matplotlib, tuning keras_tuner.
-_LAZY_SUBMODULES = ("data", "analysis", "callbacks", "tuning", "precision")
+# tonic, analysis matplotlib, tuning keras_tuner, export nir (when used).
+_LAZY_SUBMODULES = ("data", "analysis", "callbacks", "tuning", "precision", "export")
 
 
 def __getattr__(name):

@@ -14,6 +14,9 @@ and writes into `--output` (default `<run>/analysis`):
 - `landscape.png`: the filter-normalised 2-D loss landscape (CE of the time-averaged
   logits, inference mode);
 - `learning_curves.png`: EMA-smoothed (0.5) curves of this run and of `--compare` runs;
+- `energy.png`, `energy.txt`: per weight layer, MACs and spike-driven ACs and their
+  energy (pJ per sample) against the same network without spikes
+  (`keras_trt.analysis.energy_report`; `--e-mac`/`--e-ac` set the pJ per operation);
 - `report.json`: all numbers (rates, SOPs per sample, FI, IC, the landscape grid, the
   curves' final/best values) and the settings used.
 
@@ -33,7 +36,7 @@ import time
 
 import numpy as np
 
-ANALYSES = ("rates", "fisher", "landscape", "curves")
+ANALYSES = ("rates", "fisher", "landscape", "curves", "energy")
 _ARG_GROUPS = ("args", "config", "hyperparameters", "hparams", "settings", "data")
 _LOADER_ARG_KEYS = ("data_args", "dataset_args", "loader_args", "data_kwargs",
                     "dataset_kwargs", "loader_kwargs")
@@ -72,10 +75,16 @@ def parse_args(argv=None):
                    help="other run directories whose learning curves join this run's")
     p.add_argument("--skip", nargs="*", default=[], choices=ANALYSES)
     p.add_argument("--verbose", type=int, default=1)
+    p.add_argument("--e-mac", type=float, default=4.6,
+                   help="pJ per multiply-accumulate (default: 32-bit float, 45 nm, Horowitz 2014)")
+    p.add_argument("--e-ac", type=float, default=0.9,
+                   help="pJ per accumulate (default: 32-bit float add, 45 nm, Horowitz 2014)")
     args = p.parse_args(argv)
     for name in ("samples", "batch_size", "fisher_batches", "landscape_steps"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.e_mac < 0 or args.e_ac < 0:
+        fail(f"--e-mac and --e-ac must be >= 0 pJ, got {args.e_mac} and {args.e_ac}")
     if args.landscape_span <= 0:
         fail(f"--landscape-span must be > 0, got {args.landscape_span}")
     if args.fisher_divisor != "batches":
@@ -235,7 +244,7 @@ def main(argv=None):
     started = time.time()
     verbose = args.verbose
 
-    need_eval = {"rates", "landscape"} - set(args.skip)
+    need_eval = {"rates", "landscape", "energy"} - set(args.skip)
     if need_eval:
         x, y, source = load_data(args, results, args.split, args.samples)
         report["data"] = {**source, "samples": len(x)}
@@ -254,6 +263,22 @@ def main(argv=None):
             rates, os.path.join(out, "firing_rates.png"))
         report["files"]["firing_rates_per_timestep"] = analysis.plot_firing_rates_over_time(
             per_t, os.path.join(out, "firing_rates_per_timestep.png"))
+    if "energy" not in args.skip:
+        print("Energy estimate ...")
+        energy_rates = report.get("firing_rates") or analysis.firing_rates(
+            model, (x, y), batch_size=args.batch_size)
+        try:
+            energy = analysis.energy_report(model, rates=energy_rates, e_mac=args.e_mac * 1e-12,
+                                            e_ac=args.e_ac * 1e-12)
+        except ValueError as e:
+            report["energy"] = {"error": str(e)}
+        else:
+            report["energy"] = energy
+            with open(os.path.join(out, "energy.txt"), "w") as f:
+                f.write(analysis.format_energy_table(energy) + "\n")
+            report["files"]["energy_table"] = os.path.join(out, "energy.txt")
+            report["files"]["energy"] = analysis.plot_energy(
+                energy, os.path.join(out, "energy.png"))
     if "fisher" not in args.skip:
         print("Fisher information ...")
         fx, fy, fsource = load_data(args, results, args.fisher_split,

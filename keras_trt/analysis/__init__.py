@@ -7,6 +7,7 @@ from keras_trt import analysis
 
 rates = analysis.firing_rates(model, data)                 # {lif name: rate}
 sops = analysis.synaptic_operations(model, rates)          # SOPs per sample
+energy = analysis.energy_report(model, rates=rates)        # MACs, ACs, pJ per layer
 fi = analysis.fisher_information(model, data, batches=10)  # {"fisher": FI(1..T), "ic": ...}
 surface = analysis.loss_landscape(model, data, steps=21, span=1.0)
 analysis.plot_landscape(surface, "landscape.png")
@@ -17,6 +18,7 @@ See docs/analyses.md for the definitions.
 
 from keras_trt.analysis._data import iterate_batches, take_arrays
 from keras_trt.analysis.curves import ema, read_csv_log
+from keras_trt.analysis.energy import energy_report, format_energy_table, plot_energy
 from keras_trt.analysis.firing_rates import firing_rates, lif_layers, synaptic_operations
 from keras_trt.analysis.fisher import fisher_information, information_centroid, prefix_losses
 from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_landscape,
@@ -31,4 +33,5 @@ __all__ = [
     "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
     "plot_landscape", "plot_learning_curves", "prefix_losses", "random_direction",
     "read_csv_log", "synaptic_operations", "take_arrays",
+    "energy_report", "format_energy_table", "plot_energy",
 ]
