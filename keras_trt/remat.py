@@ -9,10 +9,11 @@ reruns the block during the backward pass. The values, gradients and moving stat
 are those of the unwrapped layers; the price is one more forward pass of the block.
 
 Keras' own per-layer remat (`keras.RematScope`) recomputes inside one layer only, so
-every layer's input is still kept; it also reruns a tdBN layer's moving-statistics
-update (torch) or leaks it out of the recomputed function (JAX). Here the block's
-variables are handed to the recomputed function as values (a `keras.StatelessScope`),
-its updated moving statistics come back as outputs and are assigned once, outside.
+every layer's input is still kept. A recomputed tdBN must not update its moving
+statistics twice (torch's fused kernel updates them in place) nor from inside the
+recomputed function (a JAX tracer would escape it): the block's variables are handed to
+the recomputed function as values (a `keras.StatelessScope`), its updated moving
+statistics come back as outputs and are assigned once, outside.
 
 ```python
 import keras

@@ -48,6 +48,18 @@ def test_remat_gradients_and_statistics_identical():
     assert all(np.abs(s).max() > 0 for s in stats)
 
 
+def test_remat_gradients_identical_under_mixed_bfloat16():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    plain, remat = _pair()
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in remat.weights)
+    x, y = _data()
+    grads = [backend.gradients(m, x, y, lambda y_, p: kt.losses.TETLoss()(y_, p),
+                               training=True) for m in (plain, remat)]
+    for g_plain, g_remat in zip(*grads):
+        assert keras.backend.standardize_dtype(g_remat.dtype) == "float32"
+        np.testing.assert_array_equal(to_numpy(g_remat), to_numpy(g_plain))
+
+
 def test_remat_saves_and_reloads(tmp_path):
     _, remat = _pair()
     path = str(tmp_path / "remat.keras")
