@@ -10,7 +10,7 @@ from keras_trt import backend
 from tests.conftest import to_numpy
 from tests.models._common import tiny_vggsnn
 
-SHAPE = (3, 16, 16, 2)
+SHAPE = (3, 8, 8, 2)
 
 
 def _pair():
