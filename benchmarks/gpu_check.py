@@ -120,8 +120,11 @@ def run(models, backends, precisions, size, budget_s, torch_compile=False, log=p
                     row["error"] = SKIPPED
                     log(f"  skip {backend:9s} {model:8s} {precision}: time budget")
                     continue
+                timesteps = size[{"vggsnn": "vgg_timesteps",
+                                  "resnet19": "resnet_timesteps"}[model]]
                 result = train_step._run_config(_run_args(size, precision, left), backend,
-                                                model, jit, "trt")
+                                                model, jit, "trt", timesteps, "off",
+                                                precision)
                 row.update(result)
                 if "wall_s" in result:
                     longest[backend, jit] = max(longest.get((backend, jit), 0),

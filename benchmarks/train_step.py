@@ -18,6 +18,8 @@ Usage (the full sizes: VGGSNN 48x48 T=10, ResNet-19 32x32 T=4):
     python benchmarks/train_step.py --width-divisor 4 --steps 3    # reduced widths (CPU)
     python benchmarks/train_step.py --backends torch --jit off --loss both   # penalty share
     python benchmarks/train_step.py --tuned-malloc   # every side with glibc's heap kept
+    python benchmarks/train_step.py --models vggsnn --backends torch --jit off \
+        --timesteps 4,8,16 --remat both            # memory against T, with/without remat
 
 Keras steps run through `model.train_on_batch` (the compiled train function of each
 backend); the baseline is `zero_grad / forward / trt_loss / backward / Adam.step`.
@@ -168,7 +170,9 @@ def _worker_keras(args):
     if args.model == "vggsnn":
         widths = tuple(w // d for w in kt.models.vggsnn.VGGSNN_WIDTHS)
         model = kt.models.VGGSNN(num_classes=args.num_classes, input_shape=shape,
-                                 widths=widths)
+                                 widths=widths, remat=args.remat == "on")
+    elif args.remat == "on":
+        raise ValueError("--remat on: only VGGSNN has the remat option")
     else:
         widths = tuple(w // d for w in kt.models.resnet19.RESNET19_WIDTHS)
         model = kt.models.ResNet19(num_classes=args.num_classes, timesteps=T,
@@ -237,16 +241,19 @@ def worker(args):
 
 
 # ------------------------------------------------------------------ orchestration
-def _run_config(args, backend, model, jit, loss):
+def _run_config(args, backend, model, jit, loss, timesteps, remat, policy):
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend if backend != REFERENCE else "torch"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.tuned_malloc:
         env["GLIBC_TUNABLES"] = TUNED_MALLOC
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--backend", backend,
-           "--model", model, "--jit", jit, "--loss", loss]
-    for key in ("batch", "steps", "warmup", "width_divisor", "vgg_size", "vgg_timesteps",
-                "resnet_size", "resnet_timesteps", "num_classes", "stem", "mixed_precision",
+           "--model", model, "--jit", jit, "--loss", loss, "--remat", remat,
+           "--mixed-precision", policy,
+           {"vggsnn": "--vgg-timesteps", "resnet19": "--resnet-timesteps"}[model],
+           str(timesteps)]
+    for key in ("batch", "steps", "warmup", "width_divisor", "vgg_size",
+                "resnet_size", "num_classes", "stem",
                 "device", "hide_modules"):
         cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     start = time.perf_counter()
@@ -268,34 +275,40 @@ def _fmt(value, spec):
     return "n/a" if value is None else format(value, spec)
 
 
-def _table(results, models, losses):
-    """Markdown rows: ratio to the baseline of the same model and loss; with both losses,
-    the penalty's share of a step (TRT over TET of the same configuration)."""
-    header = ("| model | loss | implementation | jit | ms/step (median) | ratio to baseline | "
-              "penalty share | first step (s) | peak MiB (step) | params |")
-    lines = [header, "|" + "---|" * 10]
-    for model in models:
-        for loss in losses:
-            base = results.get((REFERENCE, model, "off", loss), {}).get("ms_per_step")
-            for (backend, m, jit, l), r in results.items():
-                if (m, l) != (model, loss):
-                    continue
-                name = "PyTorch reference" if backend == REFERENCE else f"keras-trt {backend}"
-                if r.get("device", "cpu") != "cpu":
-                    name += f" ({r['device']}, peak MiB = device memory)"
-                if "error" in r:
-                    lines.append(f"| {model} | {loss} | {name} | {jit} | {r['error']} |"
-                                 + " |" * 5)
-                    continue
-                ratio = None if not base else r["ms_per_step"] / base
-                tet = results.get((backend, m, jit, "tet"), {}).get("ms_per_step")
-                share = (r["ms_per_step"] / tet - 1.0) if loss == "trt" and tet else None
-                lines.append(
-                    f"| {model} | {loss} | {name} | {jit} | {r['ms_per_step']:.0f} "
-                    f"| {_fmt(ratio, '.2f')}{'x' if ratio else ''} "
-                    f"| {'' if share is None else format(share, '+.1%')} "
-                    f"| {r['first_step_s']:.1f} | {_fmt(r['peak_mib'], '.0f')} "
-                    f"| {r['params']:,} |")
+def _table(results, models, losses, timesteps):
+    """Markdown rows: ratio to the baseline of the same model, loss and T; with both
+    losses, the penalty's share of a step (TRT over TET of the same configuration)."""
+    header = ("| model | T | loss | implementation | precision | jit | remat | ms/step (median) | "
+              "ratio to baseline (same precision) | ratio to baseline float32 | penalty share "
+              "| first step (s) | peak MiB (step) | params |")
+    lines = [header, "|" + "---|" * 14]
+    for model, loss, T in ((m, l, t) for m in models for t in timesteps for l in losses):
+        base32 = results.get((REFERENCE, model, "off", loss, T, "off", "float32"),
+                             {}).get("ms_per_step")
+        for (backend, m, jit, l, t, remat, policy), r in results.items():
+            if (m, l, t) != (model, loss, T):
+                continue
+            base = results.get((REFERENCE, model, "off", loss, T, "off", policy),
+                               {}).get("ms_per_step")
+            name = "PyTorch reference" if backend == REFERENCE else f"keras-trt {backend}"
+            if r.get("device", "cpu") != "cpu":
+                name += f" ({r['device']}, peak MiB = device memory)"
+            if "error" in r:
+                lines.append(f"| {model} | {T} | {loss} | {name} | {policy} | {jit} | {remat} "
+                             f"| {r['error']} |" + " |" * 6)
+                continue
+            ratio = None if not base else r["ms_per_step"] / base
+            ratio32 = None if not base32 else r["ms_per_step"] / base32
+            tet = results.get((backend, m, jit, "tet", t, remat, policy), {}).get("ms_per_step")
+            share = (r["ms_per_step"] / tet - 1.0) if loss == "trt" and tet else None
+            lines.append(
+                f"| {model} | {T} | {loss} | {name} | {policy} | {jit} | {remat} "
+                f"| {r['ms_per_step']:.0f} "
+                f"| {_fmt(ratio, '.2f')}{'x' if ratio else ''} "
+                f"| {_fmt(ratio32, '.2f')}{'x' if ratio32 else ''} "
+                f"| {'' if share is None else format(share, '+.1%')} "
+                f"| {r['first_step_s']:.1f} | {_fmt(r['peak_mib'], '.0f')} "
+                f"| {r['params']:,} |")
     return "\n".join(lines)
 
 
@@ -318,15 +331,22 @@ def main(argv=None):
     parser.add_argument("--vgg-timesteps", type=int, default=10)
     parser.add_argument("--resnet-size", type=int, default=32)
     parser.add_argument("--resnet-timesteps", type=int, default=4)
+    parser.add_argument("--timesteps",
+                        help="comma-separated T values, one run each (memory against T); "
+                             "overrides --vgg-timesteps / --resnet-timesteps")
+    parser.add_argument("--remat", default="off", choices=("on", "off", "both"),
+                        help="VGGSNN(remat=True): recompute each block's activations in "
+                             "the backward pass (keras-trt only)")
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--loss", default="trt", choices=("trt", "tet", "both"),
                         help="both: TET and TRT side by side, for the penalty's share")
     parser.add_argument("--stem", default="once", choices=("once", "repeat"),
                         help="ResNet-19: stem conv+BN once (default) or on T copies")
     parser.add_argument("--mixed-precision", default="float32",
-                        choices=("float32", "mixed_float16", "mixed_bfloat16"),
-                        help="Keras dtype policy; the baseline runs under torch.autocast "
-                             "with the same dtype (and a GradScaler for float16)")
+                        help="Keras dtype policy (float32, mixed_float16, mixed_bfloat16), "
+                             "or several, comma-separated, run side by side; the baseline "
+                             "runs under torch.autocast with the same dtype (and a "
+                             "GradScaler for float16)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="the baseline's device (auto: cuda when available); Keras "
                              "places its tensors by itself")
@@ -343,37 +363,58 @@ def main(argv=None):
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    policies = args.mixed_precision.split(",")
+    for policy in policies:
+        if policy not in ("float32", "mixed_float16", "mixed_bfloat16"):
+            parser.error(f"--mixed-precision: expected float32, mixed_float16 or "
+                         f"mixed_bfloat16 (comma-separated), got {policy!r}")
     if args.worker:
         return worker(args)
 
     models = args.models.split(",")
     jits = ("off", "on") if args.jit == "both" else (args.jit,)
     losses = ("tet", "trt") if args.loss == "both" else (args.loss,)
-    configs = [(REFERENCE, m, "off", l) for m in models for l in losses]
-    if args.reference_jit:
-        configs += [(REFERENCE, m, "on", l) for m in models for l in losses]
-    configs += [(b, m, j, l) for b in args.backends.split(",") for j in jits
-                for m in models for l in losses]
+    remats = ("off", "on") if args.remat == "both" else (args.remat,)
+    if args.timesteps:
+        timesteps = [int(t) for t in args.timesteps.split(",")]
+    else:
+        timesteps = [None]
+
+    def steps_of(model, T):
+        return T or (args.vgg_timesteps if model == "vggsnn" else args.resnet_timesteps)
+
+    configs = []
+    for T, p in ((T, p) for T in timesteps for p in policies):
+        configs += [(REFERENCE, m, "off", l, steps_of(m, T), "off", p)
+                    for m in models for l in losses]
+        if args.reference_jit:
+            configs += [(REFERENCE, m, "on", l, steps_of(m, T), "off", p)
+                        for m in models for l in losses]
+        configs += [(b, m, j, l, steps_of(m, T), r, p) for b in args.backends.split(",")
+                    for j in jits for m in models for l in losses for r in remats]
 
     print(f"batch {args.batch}, {args.steps} timed steps after 1 + {args.warmup} warm-up, "
           f"width divisor {args.width_divisor}, loss {args.loss}, ResNet-19 stem "
           f"{args.stem}; VGGSNN {args.vgg_size}x{args.vgg_size} T={args.vgg_timesteps}, "
           f"ResNet-19 {args.resnet_size}x{args.resnet_size} T={args.resnet_timesteps}"
           + (f"; GLIBC_TUNABLES={TUNED_MALLOC}" if args.tuned_malloc else "")
-          + (f"; {args.mixed_precision}" if args.mixed_precision != "float32" else ""),
+          + (f"; {args.mixed_precision}" if policies != ["float32"] else ""),
           flush=True)
     results = {}
     for config in configs:
         result = _run_config(args, *config)
         results[config] = result
-        backend, model, jit, loss = config
-        print(f"  done {backend:10s} {model:8s} jit={jit} loss={loss}: "
+        backend, model, jit, loss, T, remat, policy = config
+        print(f"  done {backend:10s} {model:8s} T={T} jit={jit} loss={loss} remat={remat} "
+              f"{policy}: "
               + (result.get("error") or f"{result['ms_per_step']:.0f} ms/step"), flush=True)
-    print(_table(results, models, losses))
+    all_steps = sorted({c[4] for c in configs})
+    print(_table(results, models, losses, all_steps))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([dict(backend=b, model=m, jit=j, loss=l, **r)
-                       for (b, m, j, l), r in results.items()], f, indent=1)
+            json.dump([dict(backend=b, model=m, jit=j, loss=l, timesteps=t, remat=rm,
+                            policy=p, **r)
+                       for (b, m, j, l, t, rm, p), r in results.items()], f, indent=1)
 
 
 if __name__ == "__main__":

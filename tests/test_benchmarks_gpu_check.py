@@ -83,7 +83,7 @@ def test_run_orders_rows_computes_ratios_and_skips_what_does_not_fit(monkeypatch
     ms = {"reference": 10.0, "torch": 5.0, "jax": 20.0}
     calls = []
 
-    def fake_run_config(args, backend, model, jit, loss):
+    def fake_run_config(args, backend, model, jit, loss, timesteps, remat, policy):
         calls.append((backend, model, jit, args.mixed_precision))
         compiled = (backend, jit) == ("torch", "on")
         return {"ms_per_step": ms[backend] * (2 if compiled else 1), "first_step_s": 1.0,

@@ -17,6 +17,7 @@ small = kt.models.VGGSNN(num_classes=10, input_shape=(10, 48, 48, 2), widths=(16
 
 import keras
 
+from keras_trt import remat as remat_lib
 from keras_trt import training
 from keras_trt.models import _blocks
 
@@ -35,6 +36,7 @@ def VGGSNN(
     detach_reset=False,
     time_loop="auto",
     widths=VGGSNN_WIDTHS,
+    remat=False,
     name="vggsnn",
 ):
     """Builds VGGSNN as a functional `keras_trt.SpikingModel`.
@@ -50,6 +52,11 @@ def VGGSNN(
         widths: output channels of the conv blocks; a 2x2 average pool follows the LIF of
             every second block (blocks 2, 4, 6, 8 for the default eight). Fewer or
             narrower blocks give small VGG-style SNNs for tests and quick starts.
+        remat: recompute each block's activations in the backward pass instead of
+            keeping them (`keras_trt.Remat`): training memory then grows with T by the
+            block outputs only, for one more forward pass per step. Same values and
+            gradients. Each block (conv, tdBN, LIF, pool) becomes a sub-model
+            `block{i}` inside a `block{i}_remat` layer; the weights keep their order.
         name: the model name.
 
     Returns:
@@ -87,11 +94,17 @@ def VGGSNN(
     inputs = keras.Input(input_shape, name="events")
     x = inputs
     for i, width in enumerate(widths, start=1):
-        x = _blocks.time_conv(x, width, 3, strides=1, padding=1, name=f"block{i}_conv")
-        x = _blocks.time_bn(x, name=f"block{i}_bn")
-        x = _blocks.lif(x, neuron, name=f"block{i}_lif")
+        block_input = keras.Input(x.shape[1:], name=f"block{i}_input") if remat else x
+        h = _blocks.time_conv(block_input, width, 3, strides=1, padding=1,
+                              name=f"block{i}_conv")
+        h = _blocks.time_bn(h, name=f"block{i}_bn")
+        h = _blocks.lif(h, neuron, name=f"block{i}_lif")
         if i % 2 == 0:
-            x = _blocks.time_pool(x, "avg", 2, 2, name=f"block{i}_pool")
+            h = _blocks.time_pool(h, "avg", 2, 2, name=f"block{i}_pool")
+        if remat:
+            h = remat_lib.Remat(keras.Model(block_input, h, name=f"block{i}"),
+                                name=f"block{i}_remat")(x)
+        x = h
     x = _blocks._td(keras.layers.Flatten(name="flatten"))(x)
     outputs = _blocks.time_dense(x, num_classes, name="classifier")
     return training.SpikingModel(inputs, outputs, name=name)
