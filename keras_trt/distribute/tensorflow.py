@@ -45,6 +45,11 @@ def _local_devices(devices):
     return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
+# One strategy per set of devices and process: strategies created anew for every
+# `auto()` were seen to mix up their collective all-reduces in one process.
+_STRATEGIES = {}
+
+
 def make(devices):
     """The strategy for `devices` (see `keras_trt.distribute.auto`), or None for one."""
     _, _, workers = _cluster()
@@ -52,11 +57,17 @@ def make(devices):
         if devices is not None:
             raise ValueError("kt.distribute.auto: `devices` cannot be chosen when TF_CONFIG "
                              "names several workers (each worker uses all its GPUs).")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        key = "multi-worker"
+        if key not in _STRATEGIES:
+            _STRATEGIES[key] = tf.distribute.MultiWorkerMirroredStrategy()
+        return _STRATEGIES[key]
     devices = _local_devices(devices)
     if len(devices) <= 1:
         return None
-    return tf.distribute.MirroredStrategy(devices)
+    key = tuple(devices)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices)
+    return _STRATEGIES[key]
 
 
 def num_replicas():
