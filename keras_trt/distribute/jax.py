@@ -7,10 +7,6 @@ Several hosts join with `keras.distribution.initialize()`, called here when
 `KERAS_DISTRIBUTION_NUM_PROCESSES` is above 1; each host then feeds its own batches
 (`shard_dataset`), which Keras assembles into the global batch.
 
-```python
-from keras_trt.distribute import jax as jax_engine
-distribution = jax_engine.make(None)   # None on a machine with one device
-```
 """
 
 import os

@@ -6,11 +6,6 @@ replicas (`experimental_distribute_dataset`; several workers: `tf.distribute`'s
 auto-sharding), sums the replicas' gradients (each replica's loss is scaled by
 1 / replicas) and sums the metrics' states over the replicas.
 
-```python
-import tensorflow as tf
-from keras_trt.distribute import tensorflow as tf_engine
-strategy = tf_engine.make(None)       # None on a machine with one device
-```
 """
 
 import json

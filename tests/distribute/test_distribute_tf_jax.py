@@ -51,8 +51,6 @@ def test_default_batch_norm_statistics(report):
     else:
         # ...while a JAX step is one program on the global batch: sync or not
         assert report["unsynced_vs_global_diff"] < 1e-5
-    # ...and it equals one device's step with sync=False only where the batch is global
-    assert (report["unsynced_weights_diff"] < 1e-5) == (BACKEND == "jax")
     # the moving statistics stay equal on both replicas
     assert report["moving_replica_spread"] == 0.0
     assert report["sync_default_in_auto"] is True
