@@ -207,7 +207,10 @@ def shard_dataset(ds):
     Where the engine splits the data itself (one host on TensorFlow and JAX: each global
     batch is split over the devices; TensorFlow's multi-worker strategy: `tf.distribute`'s
     auto-sharding) `ds` comes back as it is. Several JAX hosts and torchrun processes
-    each get every n-th batch, the same number of batches on every process.
+    each get every n-th batch, the same number of batches on every process. On JAX each
+    batch is also cut to a multiple of the local devices (JAX cannot split it
+    otherwise): an epoch's last partial batch loses fewer samples than there are devices.
+    Call it inside `auto()`.
     """
     if _backend() == "torch":
         return _torch_engine().shard_dataset(ds)
