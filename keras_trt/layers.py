@@ -25,7 +25,7 @@ x = kt.LIF()(x)                                        # spikes (B, 4, 32, 32, 1
 import keras
 from keras import ops
 
-from keras_trt import backend, precision
+from keras_trt import backend, distribute, precision
 
 __all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TimeAverage"]
 
@@ -91,6 +91,15 @@ class TemporalBatchNorm(keras.layers.Layer):
     moving statistics. PyTorch conventions, as the reference code: `epsilon=1e-5`,
     `momentum=0.1` meaning `moving = (1 - momentum) * moving + momentum * batch_stat`,
     and the moving variance updated with the unbiased (n / (n - 1)) batch variance.
+
+    Data-parallel training (`keras_trt.distribute`): `sync=True` computes the statistics
+    over the global batch (all replicas; the same numbers as one device with that
+    batch); `sync=False` over each replica's share on TensorFlow and torch, as the
+    reference code's DataParallel does. On JAX a step is one program on the global
+    batch, so the statistics are the global batch's either way. The moving statistics
+    stay equal on every replica: TensorFlow averages the replicas' updates, torch DDP
+    broadcasts the first process's. `sync=None` takes the `sync_batch_norm` of the
+    enclosing `kt.distribute.auto(...)` (False outside one).
     Statistics and the affine transform are computed in float32 under mixed precision
     (float16/bfloat16 compute dtype) and in float64 under a float64 policy
     (`keras_trt.precision.accumulation_dtype` of the variable dtype).
@@ -104,7 +113,7 @@ class TemporalBatchNorm(keras.layers.Layer):
     """
 
     def __init__(self, momentum=0.1, epsilon=1e-5, center=True, scale=True,
-                 unbiased_moving_variance=True, **kwargs):
+                 unbiased_moving_variance=True, sync=None, **kwargs):
         super().__init__(**kwargs)
         momentum, epsilon = float(momentum), float(epsilon)
         if not 0.0 <= momentum <= 1.0:
@@ -117,6 +126,12 @@ class TemporalBatchNorm(keras.layers.Layer):
         self.center = bool(center)
         self.scale = bool(scale)
         self.unbiased_moving_variance = bool(unbiased_moving_variance)
+        if sync is None:
+            sync = distribute.sync_batch_norm_default()
+        if not isinstance(sync, bool):
+            raise TypeError(f"TemporalBatchNorm: `sync` must be True, False or None, got "
+                            f"{sync!r}.")
+        self.sync = sync
 
     def build(self, input_shape):
         require_time_axis(self, input_shape)
@@ -132,10 +147,14 @@ class TemporalBatchNorm(keras.layers.Layer):
                                      trainable=True, autocast=False) if self.scale else None
         self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta",
                                     trainable=True, autocast=False) if self.center else None
+        # aggregation="mean": a TensorFlow replica's update of a mirrored variable is
+        # averaged over the replicas, so every replica keeps the same moving statistics
         self.moving_mean = self.add_weight(shape=shape, initializer="zeros", autocast=False,
-                                           name="moving_mean", trainable=False)
+                                           name="moving_mean", trainable=False,
+                                           aggregation="mean")
         self.moving_variance = self.add_weight(shape=shape, initializer="ones", autocast=False,
-                                               name="moving_variance", trainable=False)
+                                               name="moving_variance", trainable=False,
+                                               aggregation="mean")
         self.built = True
 
     def call(self, inputs, training=None):
@@ -144,8 +163,9 @@ class TemporalBatchNorm(keras.layers.Layer):
         # torch's fused kernel updates the moving variance with the unbiased estimate only,
         # and in place: only variables in x's dtype (not those of a pure float16 policy)
         kernel = None
-        if self.unbiased_moving_variance and keras.backend.standardize_dtype(
-                self.variable_dtype) == dtype:
+        across_replicas = bool(training) and self.sync and distribute.reduces_across_replicas()
+        if self.unbiased_moving_variance and not across_replicas and \
+                keras.backend.standardize_dtype(self.variable_dtype) == dtype:
             kernel = backend.fast_kernel("batch_norm")
         if kernel is not None:
             outputs = kernel(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
@@ -153,9 +173,12 @@ class TemporalBatchNorm(keras.layers.Layer):
             if outputs is not None:
                 return ops.cast(outputs, self.compute_dtype)
         axes = tuple(range(len(x.shape) - 1))
-        if training:
+        if across_replicas:
+            mean, variance, count = _global_moments(x, axes)
+            self._update_moving_statistics(count, mean, variance)
+        elif training:
             mean, variance = ops.moments(x, axes=axes)
-            self._update_moving_statistics(x, mean, variance)
+            self._update_moving_statistics(ops.size(x) // ops.shape(x)[-1], mean, variance)
         else:
             mean, variance = self.moving_mean, self.moving_variance
         outputs = ops.batch_normalization(
@@ -166,16 +189,16 @@ class TemporalBatchNorm(keras.layers.Layer):
         )
         return ops.cast(outputs, self.compute_dtype)
 
-    def _update_moving_statistics(self, x, mean, variance):
+    def _update_moving_statistics(self, count, mean, variance):
+        dtype = mean.dtype
         if self.unbiased_moving_variance:
             # n / max(n - 1, 1) from the integer count: a float maximum would run in
             # float32 for float64 on torch
-            count = ops.size(x) // ops.shape(x)[-1]
-            variance = (variance * ops.cast(count, x.dtype)
-                        / ops.cast(ops.maximum(count - 1, 1), x.dtype))
+            variance = (variance * ops.cast(count, dtype)
+                        / ops.cast(ops.maximum(count - 1, 1), dtype))
         m = self.momentum
         for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-            update = (1.0 - m) * ops.cast(moving, x.dtype) + m * ops.stop_gradient(batch)
+            update = (1.0 - m) * ops.cast(moving, dtype) + m * ops.stop_gradient(batch)
             moving.assign(ops.cast(update, moving.dtype))
 
     def compute_output_shape(self, input_shape):
@@ -184,8 +207,24 @@ class TemporalBatchNorm(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(momentum=self.momentum, epsilon=self.epsilon, center=self.center,
-                      scale=self.scale, unbiased_moving_variance=self.unbiased_moving_variance)
+                      scale=self.scale, unbiased_moving_variance=self.unbiased_moving_variance,
+                      sync=self.sync)
         return config
+
+
+def _global_moments(x, axes):
+    """Mean, (biased) variance and element count per channel over the global batch of a
+    data-parallel step: sums and counts averaged over the replicas, so replicas with
+    batches of different sizes (a last partial batch) weigh by their counts."""
+    local_count = ops.size(x) // ops.shape(x)[-1]
+    count = distribute.cross_replica_mean(ops.cast(ops.reshape(local_count, (1,)), x.dtype))
+    mean = distribute.cross_replica_mean(ops.sum(x, axis=axes)) / count
+    # the second pass about the global mean, as ops.moments, not E[x^2] - E[x]^2
+    squares = ops.sum(ops.square(x - mean), axis=axes)
+    variance = distribute.cross_replica_mean(squares) / count
+    replicas = distribute.num_replicas()
+    total = ops.cast(ops.round(count[0] * replicas), "int32")
+    return mean, variance, total
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")

@@ -37,7 +37,7 @@ from keras.src.models.model import functional_init_arguments
 from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
-from keras_trt import model_inputs, precision, regularizers
+from keras_trt import backend, model_inputs, precision, regularizers
 from keras_trt.distribute import torch_ddp
 
 __all__ = ["SpikingModel"]
@@ -119,7 +119,9 @@ class SpikingModel(keras.Model):
             loss = super().compute_loss(x=x, y=y, y_pred=y_pred,
                                         sample_weight=sample_weight, training=training)
         if training and self.trt_loss() is not None:
-            loss = loss + self.weight_penalty(self._timesteps_of(y_pred))
+            # Every replica adds the whole penalty; its share counts it once per step.
+            penalty = self.weight_penalty(self._timesteps_of(y_pred))
+            loss = loss + backend.replica_share(penalty)
         return loss
 
     @staticmethod

@@ -167,6 +167,10 @@ def build_parser(recipe, prog=None, several_methods=False):
                    help="compile the training step: auto = XLA on TensorFlow (bit-exact "
                         "--resume) and JAX, eager torch; off is faster for full-size "
                         "networks on a TensorFlow CPU (docs/performance.md)")
+    g.add_argument("--distribute", choices=("none", "auto"), default="none",
+                   help="auto: data-parallel on the backend's own engine (TensorFlow: all "
+                        "local GPUs; JAX: all devices; torch: the processes of torchrun) "
+                        "with tdBN over the global batch; see docs/distributed.md")
     g.add_argument("--max-steps", type=_positive_int, default=None,
                    help="cap training and evaluation steps per epoch (smoke runs)")
     g = p.add_argument_group("input/output")

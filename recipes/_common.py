@@ -30,12 +30,12 @@ from _cli import (  # noqa: E402,F401 - re-exported for the recipe scripts
 )
 from _data import count_batches, load_split, loader_args  # noqa: E402,F401
 from _run_folder import (  # noqa: E402,F401
-    RUN_DEFINING, _atomic_write_json, exact_resume, read_log, run_callbacks,
-    run_config, start_log,
+    RUN_DEFINING, _atomic_write_json, exact_resume, follower_output_dir, read_log,
+    run_callbacks, run_config, start_log,
 )
 from _training_setup import (  # noqa: E402,F401
-    backend_name, compile_model, has_gpu, make_loss, method_hyperparameters, resolve_jit,
-    resolve_policy,
+    backend_name, compile_model, distribution, has_gpu, make_loss, method_hyperparameters,
+    resolve_jit, resolve_policy,
 )
 
 
@@ -56,8 +56,16 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
     """Trains `recipe` as configured by `args`; returns the results dict.
 
     `model`, `train_data` and `test_data` default to the recipe's; `callbacks` are
-    appended (tests use one to simulate a crash).
+    appended (tests use one to simulate a crash). With `--distribute auto` all of it runs
+    inside `kt.distribute.auto(...)`; only the chief process writes the run folder (the
+    others write a temporary copy, see `follower_output_dir`).
     """
+    with distribution(args):
+        args = follower_output_dir(args)
+        return _train(recipe, args, model, train_data, test_data, callbacks, write_results)
+
+
+def _train(recipe, args, model, train_data, test_data, callbacks, write_results):
     import keras
 
     import keras_trt as kt
@@ -71,6 +79,9 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
         train_data = load_split(recipe, args, "train")
     if test_data is None:
         test_data = load_split(recipe, args, "test")
+    if getattr(args, "distribute", "none") == "auto":
+        train_data = kt.distribute.shard_dataset(train_data)
+        test_data = kt.distribute.shard_dataset(test_data)
     steps = count_batches(train_data)
     val_steps = count_batches(test_data)
     if args.max_steps:
@@ -135,6 +146,7 @@ def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(
                             "schedule": "cosine annealing to 0, stepped per epoch "
                                         "(keras_trt.schedules.PerEpochCosineDecay)",
                             "jit_compile": bool(model.jit_compile),
+                            "replicas": kt.distribute.num_replicas(),
                             "dtype_policy": resolve_policy(args.mixed_precision)},
         "epochs": resume.epochs_completed,
         "epochs_planned": args.epochs,

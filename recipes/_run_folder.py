@@ -83,6 +83,27 @@ def exact_resume(args):
     return resume
 
 
+def follower_output_dir(args):
+    """`args` for this process of a distributed run: unchanged on the chief; any other
+    process writes into a temporary folder (all processes save, as tf.distribute needs,
+    but one run folder holds the chief's files only), holding a copy of the chief's
+    `backup/` so that --resume restores the same state everywhere (the run folder must
+    then be on a filesystem every host sees)."""
+    import copy
+    import tempfile
+
+    import keras_trt as kt
+
+    if getattr(args, "distribute", "none") != "auto" or kt.distribute.is_chief():
+        return args
+    follower = copy.copy(args)
+    follower.output_dir = tempfile.mkdtemp(prefix="keras-trt-worker-")
+    backup = os.path.join(args.output_dir, BACKUP)
+    if args.resume and os.path.isdir(backup):
+        shutil.copytree(backup, os.path.join(follower.output_dir, BACKUP))
+    return follower
+
+
 def start_log(output_dir, epochs_done):
     """log.csv keeps the rows of the completed epochs (all of them on a fresh run: none)."""
     path = os.path.join(output_dir, "log.csv")

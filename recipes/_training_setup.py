@@ -36,12 +36,16 @@ def resolve_jit(jit):
     and XLA on TensorFlow, also on CPU: with XLA a resumed TensorFlow run ends bit-identical
     to an uninterrupted one; without it, one resumed test run differed in 10 of 20,480
     weights by one float32 ulp (on a CPU, `--jit off` is faster for full-size networks,
-    docs/performance.md)."""
+    docs/performance.md). Under a TensorFlow distribution strategy "auto" is off, as
+    Keras' own default: XLA steps failed there on several (virtual CPU) devices."""
     if jit == "on":
         return True
     if jit == "off":
         return False
-    return backend_name() in ("tensorflow", "jax")
+    if backend_name() == "tensorflow":
+        import keras_trt as kt
+        return kt.distribute.num_replicas() == 1
+    return backend_name() == "jax"
 
 
 def resolve_policy(mixed_precision):
@@ -50,6 +54,18 @@ def resolve_policy(mixed_precision):
     if mixed_precision == "auto":
         return "mixed_float16" if has_gpu() else "mixed_bfloat16"
     return mixed_precision
+
+
+def distribution(args):
+    """The context of `--distribute`: `kt.distribute.auto(sync_batch_norm=True)`, so that an
+    N-device step computes what one device computes with the global batch (tdBN
+    statistics included), or a context that changes nothing."""
+    import contextlib
+
+    if getattr(args, "distribute", "none") != "auto":
+        return contextlib.nullcontext()
+    import keras_trt as kt
+    return kt.distribute.auto(sync_batch_norm=True)
 
 
 def make_loss(args):

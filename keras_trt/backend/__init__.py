@@ -17,6 +17,10 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
 - `is_concrete(x)`: whether the values of `x` can be read now (NumPy data or an eager
   tensor) rather than being symbolic (a `keras.KerasTensor`, a tensor traced by `jax.jit`,
   `tf.function` or `torch.compile`); `keras.ops` has no way to tell.
+- `replica_share(term)`: a loss term that every replica of a data-parallel step adds in
+  full (TRT's weight penalty), as the share that makes the engine's gradient reduction
+  count it once: TensorFlow sums its replicas' gradients, so the term is divided by the
+  replicas in sync; JAX (one global program) and torch DDP (mean over processes) keep it.
 - `global_rng_state()` / `set_global_rng_state(state)`: the framework's own global random
   generators as JSON-able data (torch: CPU and CUDA; Keras' torch data loaders shuffle
   with them), None where Keras draws from none (TensorFlow, JAX).
@@ -39,7 +43,7 @@ import keras
 import numpy as np
 
 __all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
-           "is_concrete", "global_rng_state", "set_global_rng_state"]
+           "is_concrete", "replica_share", "global_rng_state", "set_global_rng_state"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -83,6 +87,16 @@ def is_concrete(x):
     if isinstance(x, (np.ndarray, np.generic, int, float, bool, list, tuple)):
         return True
     return backend_module().is_concrete(x)
+
+
+def replica_share(term):
+    """`term` divided by the replicas whose gradients the engine sums (see the module)."""
+    if keras.backend.backend() != "tensorflow":
+        return term
+    replicas = backend_module().num_replicas_in_sync()
+    if replicas == 1:
+        return term
+    return keras.ops.multiply(term, keras.ops.cast(1.0 / replicas, term.dtype))
 
 
 def global_rng_state():

@@ -24,3 +24,18 @@ def make_gradient_function(model, losses_fn, grad_transform=None, training=False
         return losses, results
 
     return fn
+
+
+def num_replicas_in_sync():
+    """Replicas of the current `tf.distribute` strategy (1 outside one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def cross_replica_mean(x):
+    """The mean of `x` over the replicas, inside a replica's step (differentiable:
+    the gradient is all-reduced back); `x` itself in a cross-replica context or with
+    one replica."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return x
+    return context.all_reduce(tf.distribute.ReduceOp.MEAN, x)
