@@ -81,7 +81,10 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
         test_data = load_split(recipe, args, "test")
     if getattr(args, "distribute", "none") == "auto":
         train_data = kt.distribute.shard_dataset(train_data)
-        test_data = kt.distribute.shard_dataset(test_data)
+        if keras.backend.backend() != "torch":
+            # torchrun: every rank evaluates the whole split (its metrics, summed over
+            # the ranks, give the same ratios), since sharding it would drop test samples.
+            test_data = kt.distribute.shard_dataset(test_data)
     steps = count_batches(train_data)
     val_steps = count_batches(test_data)
     if args.max_steps:

@@ -191,16 +191,19 @@ def all_reduce_mean(x):
 def shard_dataset(ds):
     """This rank's share of `ds`; over the ranks, every sample exactly once per epoch.
 
-    `ds` is a `tf.data.Dataset` (`ds.shard(world_size, rank)`: element i goes to rank
-    i mod W) or an array, or a tuple, list or dict of arrays of equal length (rows i
-    with i mod W == rank). Shard before shuffling, and shuffle with the same seed on
-    every rank (or unseeded after the shard): a dataset shuffled differently on each
-    rank and then sharded is no partition. Returns `ds` when not initialised.
+    - A `tf.data.Dataset`: `ds.shard(world_size, rank)` (element i goes to rank i mod W).
+      When its length n is known and not a multiple of W, its last n mod W elements
+      (say batches) are dropped first, so that every rank runs the same steps.
+    - An array, or a tuple, list or dict of arrays of equal length: rows i with
+      i mod W == rank.
 
-    Every rank must run the same number of steps: when the shards' batch counts differ
+    Shard before shuffling, and shuffle with the same seed on every rank (or unseeded
+    after the shard): a dataset shuffled differently on each rank and then sharded is no
+    partition. Returns `ds` when not initialised.
+
+    Every rank must run the same number of steps: when array shards' batch counts differ
     (N samples, batch b per rank, W ranks: when N is not a multiple of W b), `fit`
-    raises a ValueError; make N a multiple of W b, batch with `drop_remainder=True`
-    after sharding, or pass `steps_per_epoch`.
+    raises a ValueError; make N a multiple of W b, or pass `steps_per_epoch`.
     """
     if not is_initialized():
         return ds
@@ -209,6 +212,12 @@ def shard_dataset(ds):
         import tensorflow as tf
 
         if isinstance(ds, tf.data.Dataset):
+            # Unequal shards would leave a rank waiting for a step the others never run
+            # (DDP's DistributedSampler pads instead; repeating samples would bias the
+            # metrics): the last n mod W elements of a pass are dropped.
+            length = int(ds.cardinality())
+            if length > 0 and length % count:
+                ds = ds.take(length - length % count)
             return ds.shard(count, index)
     leaves = keras.tree.flatten(ds)
     if not leaves or not all(hasattr(a, "shape") and len(a.shape) >= 1 for a in leaves):
