@@ -17,6 +17,7 @@ import os
 from typing import Callable, Optional
 
 METHODS = ("trt", "tet", "sdt")
+FI_EPOCHS = "20-40-60-80-100-120-200-300"   # the reference's --fi_epochs
 BEST_ACCURACY_NOTE = ("The paper reports the best test accuracy over all epochs (the test set "
                    "doubles as the validation set); `final_test_accuracy` is the last epoch's.")
 
@@ -184,6 +185,15 @@ def build_parser(recipe, prog=None, several_methods=False):
                    help="start over in an --output-dir that already holds a run")
     g.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="Keras verbosity: 1 progress bars, 2 one line per epoch, 0 silent")
+    g = p.add_argument_group("analysis during training")
+    g.add_argument("--observe-fi", nargs="?", const=FI_EPOCHS, default=None,
+                   metavar="EPOCHS",
+                   help="Fisher information FI(t) and its centroid IC after these epochs "
+                        f"(bare flag: the reference's {FI_EPOCHS}; 'all': every epoch, the "
+                        "reference's --observe_ic), written to fisher.csv and fisher.png")
+    g.add_argument("--fi-batches", type=_positive_int, default=101,
+                   help="training batches per prefix length t for --observe-fi "
+                        "(reference: 101)")
     recipe.extra_args(p)
     return p
 
@@ -201,6 +211,13 @@ def parse_args(recipe, argv=None, prog=None, several_methods=False):
         args.output_dir = os.path.join("runs", f"{recipe.name}{suffix}{method}")
     if args.resume and args.overwrite:
         parser.error("--resume and --overwrite exclude each other")
+    if args.observe_fi is not None:
+        from keras_trt.callbacks.fisher import _parse_epochs
+        try:
+            _parse_epochs(args.observe_fi)
+        except ValueError:
+            parser.error("--observe-fi must be 'all' or epochs like 20-40-60 (1-based), got "
+                         f"{args.observe_fi!r}")
     return args
 
 

@@ -51,6 +51,20 @@ def tensorboard_callback(log_dir):
     return [keras.callbacks.TensorBoard(log_dir, write_graph=False)]
 
 
+def fisher_callback(recipe, args, epochs_done):
+    """[FisherInformationCallback] for --observe-fi, or []. It reads its own instance of the
+    shuffled, augmented training split (the reference's data), so observing leaves the
+    training stream, and so --resume, untouched."""
+    if args.observe_fi is None:
+        return []
+    import keras_trt as kt
+
+    data = load_split(recipe, args, "train", seed=args.seed + 1)
+    return [kt.callbacks.FisherInformationCallback(
+        data, epochs=args.observe_fi, batches=args.fi_batches, output_dir=args.output_dir,
+        batch_size=args.batch_size, append=epochs_done > 0, verbose=int(args.verbose == 1))]
+
+
 def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(),
           write_results=True):
     """Trains `recipe` as configured by `args`; returns the results dict.
@@ -112,6 +126,7 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
         keras.callbacks.CSVLogger(log_path, append=True),
         *tensorboard_callback(os.path.join(out, "logs")),
         save_last,
+        *fisher_callback(recipe, args, epochs_done),
         resume,     # after best/last.keras and the log: the state says "epoch done" last
         *callbacks,
     ]

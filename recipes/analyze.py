@@ -12,7 +12,11 @@ and writes into `--output` (default `<run>/analysis`):
 - `firing_rates.png`, `firing_rates_per_timestep.png`: the ASFR of every LIF layer;
 - `fisher.png`: FI(t) for t = 1..T with the information centroid;
 - `landscape.png`: the filter-normalised 2-D loss landscape (CE of the time-averaged
-  logits, inference mode);
+  logits, inference mode), its grid, sample count, split and seed in the title;
+  `landscape_1d.png`: its centre row (direction 2 at 0); `landscape.json`: the grids and
+  those settings. With `--compare` runs, every run's landscape is computed on the same
+  samples with the same seed and grid, and `landscape.png` shows them side by side with
+  the same contour levels, colour scale and axes, `landscape_1d.png` on one axes;
 - `learning_curves.png`: EMA-smoothed (0.5) curves of this run and of `--compare` runs;
 - `energy.png`, `energy.txt`: per weight layer, MACs and spike-driven ACs and their
   energy (pJ per sample) against the same network without spikes
@@ -21,10 +25,18 @@ and writes into `--output` (default `<run>/analysis`):
   curves' final/best values) and the settings used.
 
 Data: `--dataset NAME` (default: the run's, from results.json) loads
-`keras_trt.data.NAME(split=..., batch_size=...)` with the run's loader arguments; the
-first `--samples` samples of `--split` (default test) feed the firing rates and the
-landscape, and of `--fisher-split` (default train, as the reference) the Fisher
-information. `--data-npz FILE` (arrays `x` and `y`) replaces the dataset for all three.
+`keras_trt.data.NAME(split=..., batch_size=...)` with the run's loader arguments.
+- Firing rates: the first `--samples` samples of `--split` (default test).
+- Landscape: `--landscape-samples` (default `--samples`) samples of `--landscape-split`
+  (default train, as Li et al.'s tool: the paper's claim is about the training loss),
+  WITHOUT augmentation, drawn in a random order seeded by `--seed` (so that every class
+  is represented), the same for every run.
+- Fisher information: the reference's protocol: the shuffled, augmented training
+  stream (`--fisher-split`, default train), `--fisher-batches` (101) batches of
+  `--fisher-batch-size` (64) for each prefix length t, a fresh pass for each t, divisor
+  100 (`keras_trt.analysis.fisher_information`). `--fisher-samples N` uses the first N
+  samples as arrays instead, shuffled anew for each t.
+`--data-npz FILE` (arrays `x` and `y`) replaces the dataset for all three.
 """
 
 import argparse
@@ -56,13 +68,18 @@ def parse_args(argv=None):
     p.add_argument("--dataset", help="keras_trt.data loader name (default: results.json's)")
     p.add_argument("--data-dir", help="passed to the loader as data_dir")
     p.add_argument("--data-npz", help="an .npz with arrays x and y, instead of a dataset")
-    p.add_argument("--split", default="test", help="split for rates and landscape")
+    p.add_argument("--split", default="test", help="split for the firing rates")
+    p.add_argument("--landscape-split", default="train",
+                   help="split for the landscape (default train, without augmentation)")
     p.add_argument("--fisher-split", default="train", help="split for the Fisher information")
     p.add_argument("--samples", type=int, default=256, help="samples for rates and landscape")
     p.add_argument("--fisher-samples", type=int, default=None,
-                   help="samples for the Fisher information (default: --samples)")
+                   help="use the first N samples as arrays for the Fisher information "
+                        "(default: stream the shuffled, augmented split, as the reference)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--fisher-batches", type=int, default=100)
+    p.add_argument("--fisher-batches", type=int, default=101,
+                   help="batches per prefix length t (reference: 101)")
+    p.add_argument("--fisher-batch-size", type=int, default=64, help="(reference: 64)")
     p.add_argument("--fisher-divisor", default="100",
                    help="divisor of the squared gradients: a number (reference: 100) or "
                         "'batches'")
@@ -70,9 +87,12 @@ def parse_args(argv=None):
     p.add_argument("--landscape-span", type=float, default=1.0)
     p.add_argument("--landscape-samples", type=int, default=None,
                    help="samples per landscape point (default: --samples)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the landscape directions")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the landscape directions and samples and of the Fisher "
+                        "stream")
     p.add_argument("--compare", nargs="*", default=[],
-                   help="other run directories whose learning curves join this run's")
+                   help="other run directories whose learning curves and loss landscapes "
+                        "join this run's")
     p.add_argument("--skip", nargs="*", default=[], choices=ANALYSES)
     p.add_argument("--verbose", type=int, default=1)
     p.add_argument("--e-mac", type=float, default=4.6,
@@ -80,7 +100,8 @@ def parse_args(argv=None):
     p.add_argument("--e-ac", type=float, default=0.9,
                    help="pJ per accumulate (default: 32-bit float add, 45 nm, Horowitz 2014)")
     args = p.parse_args(argv)
-    for name in ("samples", "batch_size", "fisher_batches", "landscape_steps"):
+    for name in ("samples", "batch_size", "fisher_batches", "fisher_batch_size",
+                 "landscape_steps"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.e_mac < 0 or args.e_ac < 0:
@@ -158,16 +179,24 @@ def method_label(run, results):
     return os.path.basename(os.path.normpath(run))
 
 
-def load_data(args, results, split, samples):
+def load_npz(path, samples=None):
+    if not os.path.isfile(path):
+        fail(f"--data-npz {path!r} does not exist")
+    with np.load(path) as f:
+        if "x" not in f or "y" not in f:
+            fail(f"--data-npz {path!r} must hold arrays 'x' and 'y'")
+        return f["x"][:samples], f["y"][:samples]
+
+
+def load_data(args, results, split, samples, stream=False, batch_size=None, **overrides):
+    """(x, y, source) of the first `samples` samples of `split`; with `stream`, (the
+    loader's dataset, None, source) instead. `overrides` go to the loader when it takes
+    them (augment, shuffle, seed)."""
     from keras_trt.analysis import take_arrays
 
     if args.data_npz:
-        if not os.path.isfile(args.data_npz):
-            fail(f"--data-npz {args.data_npz!r} does not exist")
-        with np.load(args.data_npz) as f:
-            if "x" not in f or "y" not in f:
-                fail(f"--data-npz {args.data_npz!r} must hold arrays 'x' and 'y'")
-            return f["x"][:samples], f["y"][:samples], {"npz": args.data_npz}
+        x, y = load_npz(args.data_npz, samples)
+        return x, y, {"npz": args.data_npz}
     import keras_trt as kt
 
     name, kwargs = dataset_from_results(results, split)
@@ -183,17 +212,22 @@ def load_data(args, results, split, samples):
     except (AttributeError, ImportError) as e:
         fail(f"keras_trt.data has no dataset loader {name!r} ({e}); pass --dataset with "
              "one of its loaders or --data-npz FILE")
+    kwargs.update(overrides)
     params = inspect.signature(loader).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     kwargs = {k: v for k, v in kwargs.items() if k not in ("split", "batch_size")}
+    batch_size = batch_size or args.batch_size
     try:
-        dataset = loader(split=split, batch_size=args.batch_size, **kwargs)
+        dataset = loader(split=split, batch_size=batch_size, **kwargs)
     except Exception as e:  # noqa: BLE001 - the message is what the user needs
         fail(f"loading dataset {name!r} (split={split!r}, {kwargs}) failed: "
              f"{type(e).__name__}: {e}")
-    x, y = take_arrays(dataset, samples, batch_size=args.batch_size)
-    return x, y, {"dataset": name, "split": split, "loader_args": kwargs}
+    source = {"dataset": name, "split": split, "loader_args": kwargs}
+    if stream:
+        return dataset, None, source
+    x, y = take_arrays(dataset, samples, batch_size=batch_size)
+    return x, y, source
 
 
 def _jsonable(value):
@@ -223,6 +257,55 @@ def curve_summary(log):
     return out
 
 
+def landscapes(args, results, model, out, verbose):
+    """The loss landscape of this run (and of every --compare run, on the same samples,
+    seed and grid), landscape.json and the plots; returns (report entry, files)."""
+    import keras
+
+    from keras_trt import analysis
+
+    n = args.landscape_samples or args.samples
+    lx, ly, source = load_data(args, results, args.landscape_split, n, augment=False,
+                               shuffle=True, seed=args.seed)
+    if args.data_npz:
+        source["split"] = "npz"
+    settings = {"steps": args.landscape_steps, "span": args.landscape_span,
+                "samples": len(lx), "seed": args.seed, "split": source.get("split"),
+                "augmentation": False, "data": source,
+                "loss_definition": "CE of the time-averaged logits, inference mode"}
+    runs = {method_label(args.run, results): model}
+    for run in args.compare:
+        label = method_label(run, load_results(run))
+        while label in runs:
+            label += "'"
+        if not any(f.endswith(".keras") for f in os.listdir(run)):
+            print(f"No checkpoint in {run}: its loss landscape is skipped.")
+            continue
+        runs[label] = keras.saving.load_model(find_checkpoint(run), compile=False)
+    surfaces = {}
+    for label, m in runs.items():
+        print(f"Loss landscape {label} ...")
+        surface = analysis.loss_landscape(m, (lx, ly), steps=args.landscape_steps,
+                                          span=args.landscape_span, seed=args.seed,
+                                          batch_size=args.batch_size, verbose=verbose)
+        surfaces[label] = {**surface, "split": settings["split"]}
+    entry = {**settings, **surfaces[next(iter(surfaces))]}
+    if len(surfaces) > 1:
+        entry["runs"] = surfaces
+    with open(os.path.join(out, "landscape.json"), "w") as f:
+        json.dump(_jsonable({**settings, "runs": surfaces}), f, indent=2)
+    files = {"landscape_json": os.path.join(out, "landscape.json")}
+    if len(surfaces) > 1:
+        files["landscape"] = analysis.plot_landscapes(surfaces, os.path.join(out, "landscape.png"))
+    else:
+        files["landscape"] = analysis.plot_landscape(
+            entry, os.path.join(out, "landscape.png"),
+            title=f"Loss landscape {next(iter(surfaces))}")
+    files["landscape_1d"] = analysis.plot_landscape_1d(
+        surfaces, os.path.join(out, "landscape_1d.png"))
+    return entry, files
+
+
 def main(argv=None):
     args = parse_args(argv)
     import keras
@@ -244,8 +327,7 @@ def main(argv=None):
     started = time.time()
     verbose = args.verbose
 
-    need_eval = {"rates", "landscape", "energy"} - set(args.skip)
-    if need_eval:
+    if {"rates", "energy"} - set(args.skip):
         x, y, source = load_data(args, results, args.split, args.samples)
         report["data"] = {**source, "samples": len(x)}
     if "rates" not in args.skip:
@@ -281,24 +363,23 @@ def main(argv=None):
                 energy, os.path.join(out, "energy.png"))
     if "fisher" not in args.skip:
         print("Fisher information ...")
-        fx, fy, fsource = load_data(args, results, args.fisher_split,
-                                    args.fisher_samples or args.samples)
-        fi = analysis.fisher_information(model, (fx, fy), batches=args.fisher_batches,
+        arrays = bool(args.data_npz or args.fisher_samples)
+        fdata, fy, fsource = load_data(
+            args, results, args.fisher_split, args.fisher_samples, stream=not arrays,
+            batch_size=args.fisher_batch_size, shuffle=True, seed=args.seed)
+        if arrays:
+            fsource["samples"] = len(fdata)
+            fdata = (fdata, fy)
+        fi = analysis.fisher_information(model, fdata, batches=args.fisher_batches,
                                          divisor=args.fisher_divisor,
-                                         batch_size=args.batch_size, verbose=verbose)
-        report["fisher"] = {**fi, "data": {**fsource, "samples": len(fx)}}
+                                         batch_size=args.fisher_batch_size, shuffle=arrays,
+                                         seed=args.seed, verbose=verbose)
+        report["fisher"] = {**fi, "data": fsource}
         report["files"]["fisher"] = analysis.plot_fisher(
             fi, os.path.join(out, "fisher.png"))
     if "landscape" not in args.skip:
-        print("Loss landscape ...")
-        n = args.landscape_samples or args.samples
-        surface = analysis.loss_landscape(model, (x[:n], y[:n]), steps=args.landscape_steps,
-                                          span=args.landscape_span, seed=args.seed,
-                                          batch_size=args.batch_size, verbose=verbose)
-        report["landscape"] = {**surface, "loss_definition":
-                               "CE of time-averaged logits, inference mode", "samples": min(n, len(x))}
-        report["files"]["landscape"] = analysis.plot_landscape(
-            surface, os.path.join(out, "landscape.png"))
+        report["landscape"], files = landscapes(args, results, model, out, verbose)
+        report["files"].update(files)
     if "curves" not in args.skip:
         runs = {}
         for run in [args.run] + list(args.compare):

@@ -31,10 +31,13 @@ def vgg_builder(num_classes):
 def extra_args(parser):
     parser.add_argument("--frame-size", type=common._positive_int, default=48,
                         help="frames are resized to this side (the paper: 48)")
+    parser.add_argument("--frames", choices=("counts", "reference"), default="counts",
+                        help="per-polarity counts, or the reference code's binary "
+                             "single-channel 8-bit frames (docs/datasets.md)")
 
 
 def loader_kwargs(args, split):
-    return {"timesteps": args.timesteps, "size": args.frame_size}
+    return {"timesteps": args.timesteps, "size": args.frame_size, "frames": args.frames}
 
 
 RECIPE = common.Recipe(

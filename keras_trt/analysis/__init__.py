@@ -25,13 +25,14 @@ from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_
                                           random_direction)
 from keras_trt.analysis.plots import (plot_firing_rates, plot_firing_rates_over_time,
                                       plot_fisher, plot_fisher_epochs, plot_landscape,
+                                      plot_landscape_1d, plot_landscapes,
                                       plot_learning_curves)
 
 __all__ = [
     "ema", "evaluate_loss", "filter_normalize", "firing_rates", "fisher_information",
     "information_centroid", "iterate_batches", "lif_layers", "loss_landscape",
     "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
-    "plot_landscape", "plot_learning_curves", "prefix_losses", "random_direction",
+    "plot_landscape", "plot_landscape_1d", "plot_landscapes", "plot_learning_curves", "prefix_losses", "random_direction",
     "read_csv_log", "synaptic_operations", "take_arrays",
     "energy_report", "format_energy_table", "plot_energy",
 ]

@@ -22,6 +22,12 @@ comparable; the training objectives differ between the methods (and TRT's includ
 weight penalty), so plotting those would compare different functions. The accuracy of
 the time-averaged logits is returned too. The paper does not state its choice.
 
+Data: Li et al.'s tool, which the paper credits, evaluates the TRAINING set (the paper's
+claim is about the training loss landscape); pass training samples without augmentation
+(recipes/analyze.py does so by default) and report the grid, the number of samples and
+the seed with the surface (the result records them; `plots.plot_landscape` puts them in
+the title).
+
 The variables are restored bit-exactly afterwards (even on an exception): the original
 values are kept as NumPy copies and assigned back.
 
@@ -73,6 +79,11 @@ def random_direction(model_or_variables, seed=0, ignore_1d=True):
 
 def evaluate_loss(model, data, steps=None, batch_size=32):
     """(CE of the time-averaged logits, accuracy) over `data`, in inference mode."""
+    loss, accuracy, _ = _evaluate(model, data, steps, batch_size)
+    return loss, accuracy
+
+
+def _evaluate(model, data, steps, batch_size):
     total_loss, correct, n = 0.0, 0, 0
     for x, y in iterate_batches(data, steps=steps, batch_size=batch_size):
         logits = np.asarray(model.predict_on_batch(x), dtype=np.float64)
@@ -86,7 +97,7 @@ def evaluate_loss(model, data, steps=None, batch_size=32):
         n += len(labels)
     if n == 0:
         raise ValueError("loss_landscape: `data` yielded no batches.")
-    return total_loss / n, correct / n
+    return total_loss / n, correct / n, n
 
 
 def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
@@ -110,7 +121,8 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
     Returns:
         dict: "alphas" and "betas" (the (steps,) grid axes), "loss" and "accuracy"
         ((steps, steps), index [i, j] = point alphas[i] * d1 + betas[j] * d2), "center"
-        (loss at the centre) and "seed".
+        (loss at the centre), and the settings to report with it: "seed" (None for a
+        Generator), "steps", "span" and "samples" (evaluated per grid point).
     """
     steps = int(steps)
     if steps < 1:
@@ -141,7 +153,7 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
             for j, b in enumerate(betas):
                 for v, w, u1, u2 in zip(variables, base, d1, d2):
                     v.assign((w + a * u1 + b * u2).astype(v.dtype))
-                loss[i, j], acc[i, j] = evaluate_loss(model, data, data_steps, batch_size)
+                loss[i, j], acc[i, j], samples = _evaluate(model, data, data_steps, batch_size)
                 if bar is not None:
                     bar.update(i * steps + j + 1)
     finally:
@@ -149,4 +161,5 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
             v.assign(w)
     centre = loss[steps // 2, steps // 2] if steps % 2 else float("nan")
     return {"alphas": alphas, "betas": betas, "loss": loss, "accuracy": acc,
-            "center": float(centre), "seed": seed if isinstance(seed, int) else None}
+            "center": float(centre), "seed": seed if isinstance(seed, int) else None,
+            "steps": steps, "span": float(span), "samples": samples}

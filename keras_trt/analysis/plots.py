@@ -22,7 +22,9 @@ import numpy as np
 
 __all__ = [
     "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
-    "plot_landscape", "plot_learning_curves", "new_figure", "save_figure",
+    "plot_landscape", "plot_landscapes", "plot_landscape_1d", "landscape_levels",
+    "landscape_description", "landscapes_figure", "landscape_1d_figure",
+    "plot_learning_curves", "new_figure", "save_figure",
 ]
 
 
@@ -154,31 +156,124 @@ def plot_fisher_epochs(history, path, title="Fisher information during training"
     return save_figure(fig, path)
 
 
-def plot_landscape(result, path, levels=20, title="Loss landscape", log_levels=False):
-    """Filled contour of a `loss_landscape` result (the centre, the model, marked)."""
+def landscape_description(result):
+    """'21x21 grid over [-1, 1]^2, 256 samples (train), seed 0' from a `loss_landscape`
+    result (the parts it records), for titles."""
+    parts = []
+    if "steps" in result and "span" in result:
+        parts.append(f"{result['steps']}x{result['steps']} grid over "
+                     f"[-{result['span']:g}, {result['span']:g}]^2")
+    if result.get("samples") is not None:
+        split = f" ({result['split']})" if result.get("split") else ""
+        parts.append(f"{result['samples']} samples{split}")
+    if result.get("seed") is not None:
+        parts.append(f"seed {result['seed']}")
+    return ", ".join(parts)
+
+
+def landscape_levels(results, levels=20, log_levels=False):
+    """Contour levels shared by several `loss_landscape` results (`{label: result}` or one
+    result): `levels` values spanning the smallest to the largest finite loss of all."""
+    if isinstance(results, dict) and "loss" in results:
+        results = {"": results}
+    finite = np.concatenate([np.asarray(r["loss"], dtype=float).ravel()
+                             for r in results.values()])
+    finite = finite[np.isfinite(finite)]
+    if not finite.size or finite.max() <= finite.min():
+        return None
+    if log_levels and finite.min() > 0:
+        return np.geomspace(finite.min(), finite.max(), levels)
+    return np.linspace(finite.min(), finite.max(), levels)
+
+
+def _landscape_panel(fig, ax, result, lv):
     alphas, betas = np.asarray(result["alphas"]), np.asarray(result["betas"])
     loss = np.asarray(result["loss"], dtype=float)
-    fig = new_figure((5.6, 4.8))
-    ax = fig.add_subplot(1, 1, 1)
-    if loss.size < 4 or loss.shape[0] < 2 or loss.shape[1] < 2:
-        ax.imshow(loss.T, origin="lower")
-    else:
-        A, B = np.meshgrid(alphas, betas, indexing="ij")
-        finite = loss[np.isfinite(loss)]
-        if log_levels and finite.size and finite.min() > 0:
-            lv = np.geomspace(finite.min(), finite.max(), levels)
-        elif finite.size and finite.max() > finite.min():
-            lv = np.linspace(finite.min(), finite.max(), levels)
-        else:
-            lv = levels
-        filled = ax.contourf(A, B, loss, levels=lv, cmap="viridis")
-        ax.contour(A, B, loss, levels=lv, colors="k", linewidths=0.3)
-        fig.colorbar(filled, ax=ax, label="loss")
-        ax.plot([0], [0], marker="*", color="red", markersize=10)
+    if loss.shape[0] < 2 or loss.shape[1] < 2 or lv is None:
+        return ax.imshow(loss.T, origin="lower")
+    A, B = np.meshgrid(alphas, betas, indexing="ij")
+    filled = ax.contourf(A, B, loss, levels=lv, cmap="viridis", vmin=lv[0], vmax=lv[-1],
+                         extend="neither")
+    ax.contour(A, B, loss, levels=lv, colors="k", linewidths=0.3)
+    ax.plot([0], [0], marker="*", color="red", markersize=10)
     ax.set_xlabel("direction 1")
     ax.set_ylabel("direction 2")
-    ax.set_title(title)
+    return filled
+
+
+def plot_landscape(result, path, levels=20, title="Loss landscape", log_levels=False):
+    """Filled contour of a `loss_landscape` result (the centre, the model, marked); the
+    grid, samples and seed the result records are added to the title. `levels` may be an
+    array (e.g. `landscape_levels` of several runs, to compare them)."""
+    lv = levels if np.ndim(levels) else landscape_levels(result, levels, log_levels)
+    fig = new_figure((5.6, 4.8))
+    ax = fig.add_subplot(1, 1, 1)
+    filled = _landscape_panel(fig, ax, result, lv)
+    if lv is not None and np.asarray(result["loss"]).shape[0] > 1:
+        fig.colorbar(filled, ax=ax, label="loss")
+    details = landscape_description(result)
+    ax.set_title(title + (f"\n{details}" if details else ""), fontsize=9)
     return save_figure(fig, path)
+
+
+def _results(results):
+    return {"": results} if isinstance(results, dict) and "loss" in results else results
+
+
+def landscapes_figure(results, levels=20, log_levels=False, title="Loss landscapes"):
+    """The figure of `plot_landscapes` (for inspection); see there."""
+    results = _results(results)
+    lv = levels if np.ndim(levels) else landscape_levels(results, levels, log_levels)
+    n = len(results)
+    fig = new_figure((4.6 * n + 1.2, 4.6))
+    axes = [fig.add_subplot(1, n, k + 1) for k in range(n)]
+    filled = None
+    for ax, (label, result) in zip(axes, results.items()):
+        filled = _landscape_panel(fig, ax, result, lv)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlim(axes[0].get_xlim())
+        ax.set_ylim(axes[0].get_ylim())
+    if lv is not None and filled is not None:
+        fig.colorbar(filled, ax=axes, label="loss")
+    details = landscape_description(next(iter(results.values())))
+    fig.suptitle(title + (f": {details}" if details else ""), fontsize=10)
+    return fig
+
+
+def plot_landscapes(results, path, levels=20, log_levels=False, title="Loss landscapes"):
+    """`{label: loss_landscape result}` side by side with the SAME contour levels, colour
+    scale and axes, so that methods can be compared (one colour bar for all)."""
+    fig = landscapes_figure(results, levels, log_levels, title)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fig.savefig(path, format="png")  # no tight_layout: the shared colour bar spans the axes
+    return path
+
+
+def landscape_1d_figure(results, title="Loss along direction 1"):
+    """The figure of `plot_landscape_1d` (for inspection); see there."""
+    results = _results(results)
+    fig = new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for label, result in results.items():
+        loss = np.asarray(result["loss"], dtype=float)
+        centre = int(np.argmin(np.abs(np.asarray(result["betas"], dtype=float))))
+        ax.plot(np.asarray(result["alphas"]), loss[:, centre], marker="o",
+                label=label or None)
+    ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("step along direction 1 (direction 2 at 0)")
+    ax.set_ylabel("loss")
+    details = landscape_description(next(iter(results.values())))
+    ax.set_title(title + (f"\n{details}" if details else ""), fontsize=9)
+    if len(results) > 1 or "" not in results:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_landscape_1d(results, path, title="Loss along direction 1"):
+    """1-D landscapes: the centre row (direction 2 at 0) of each `loss_landscape` result,
+    all on one axes (so one scale), `{label: result}` or one result."""
+    return save_figure(landscape_1d_figure(results, title), path)
 
 
 _DEFAULT_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")

@@ -9,12 +9,16 @@
 - `fisher.png`: FI(t) per observed epoch and IC over epochs (the TIC picture of the
   paper's Fig. 4).
 
-Both files are rewritten after every observation, so a killed run keeps what it has.
-Epochs are counted from 1 as in the reference (`--fi_epochs 20-40-...` = after the 20th
-epoch completes). The reference computes FI on its shuffled, augmented training loader;
-pass the training dataset to do the same. Iterating a shuffled `tf.data` dataset here
-advances its shuffle seed, so later epochs see other orders than in a run without the
-callback (the reference has the same effect, docs/method.md, Fisher information).
+Both files are rewritten after every observation, so a killed run keeps what it has;
+`append=True` keeps the rows an earlier run wrote (a resumed run). Epochs are counted from
+1 as in the reference (`--fi_epochs 20-40-...` = after the 20th epoch completes; its
+`--observe_ic`, IC after every epoch, is `epochs="all"`). The protocol is
+`fisher_information`'s, whose defaults are the reference's: a fresh pass over `data` for
+each prefix length t, 101 batches, divisor 100. The reference computes FI on its shuffled,
+augmented training loader; pass a training dataset to do the same, preferably a separate
+instance of it: iterating the `tf.data` dataset that `fit` trains on advances its shuffle
+seed, so later epochs would see other orders than in a run without the callback (the
+reference has that effect, docs/method.md, Fisher information).
 
 ```python
 import os, tempfile
@@ -45,6 +49,8 @@ __all__ = ["FisherInformationCallback"]
 
 
 def _parse_epochs(epochs):
+    if isinstance(epochs, str) and epochs.strip().lower() == "all":
+        return "all"
     if isinstance(epochs, str):
         epochs = [int(e) for e in epochs.replace(",", "-").split("-") if e.strip()]
     epochs = sorted({int(e) for e in epochs})
@@ -59,12 +65,16 @@ class FisherInformationCallback(keras.callbacks.Callback):
     Args:
         data: anything `model.evaluate` accepts (the reference uses the training set).
         epochs: 1-based epochs after which to observe (list, or "20-40-60" as the
-            reference's `--fi_epochs`); default the reference's 20-40-...-300.
-        batches: batches per observation (reference: 101, dividing by 100 anyway).
+            reference's `--fi_epochs`, or "all": every epoch); default the reference's
+            20-40-...-300.
+        batches: batches per prefix length (reference: 101, dividing by 100 anyway).
         divisor: see `fisher_information` (default 100.0, the reference's).
+        stream, shuffle, seed: see `fisher_information` (default: a fresh pass over
+            `data` for each prefix length, as the reference).
+        append: keep the rows of an existing `fisher.csv` (continuing a run).
         output_dir: where `fisher.csv` / `fisher.png` go (None: keep in memory only).
         prefix: file-name prefix (default "fisher").
-        batch_size: batch size for array data.
+        batch_size: batch size for array data (reference: 64).
         log_ic: also put `ic` into the epoch logs of observed epochs (note: a CSVLogger
             placed after this callback then records it; epochs without it read "NA").
         verbose: 1 shows a progress bar and prints FI/IC.
@@ -73,9 +83,10 @@ class FisherInformationCallback(keras.callbacks.Callback):
         history: `{epoch: (T,) FI array}`; ics: `{epoch: IC}`.
     """
 
-    def __init__(self, data, epochs=(20, 40, 60, 80, 100, 120, 200, 300), batches=100,
-                 divisor=100.0, output_dir=None, prefix="fisher", batch_size=32,
-                 log_ic=False, verbose=0):
+    def __init__(self, data, epochs=(20, 40, 60, 80, 100, 120, 200, 300), batches=101,
+                 divisor=100.0, output_dir=None, prefix="fisher", batch_size=64,
+                 log_ic=False, verbose=0, stream="per_prefix", shuffle=False, seed=None,
+                 append=False):
         super().__init__()
         self.data = data
         self.epochs = _parse_epochs(epochs)
@@ -86,6 +97,10 @@ class FisherInformationCallback(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.log_ic = log_ic
         self.verbose = verbose
+        self.stream = stream
+        self.shuffle = shuffle
+        self.seed = seed
+        self.append = append
         self.history = {}
         self.ics = {}
 
@@ -99,15 +114,24 @@ class FisherInformationCallback(keras.callbacks.Callback):
         return None if self.output_dir is None else os.path.join(
             self.output_dir, f"{self.prefix}.png")
 
+    def on_train_begin(self, logs=None):
+        if self.append and self.csv_path and os.path.isfile(self.csv_path):
+            with open(self.csv_path, newline="") as f:
+                for row in list(csv.reader(f))[1:]:
+                    if row:
+                        self.history.setdefault(int(row[0]), np.array(row[2:], np.float64))
+                        self.ics.setdefault(int(row[0]), float(row[1]))
+
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
-        if number not in self.epochs:
+        if self.epochs != "all" and number not in self.epochs:
             return
         from keras_trt.analysis.fisher import fisher_information
 
         result = fisher_information(self.model, self.data, batches=self.batches,
                                     divisor=self.divisor, batch_size=self.batch_size,
-                                    verbose=self.verbose)
+                                    verbose=self.verbose, stream=self.stream,
+                                    shuffle=self.shuffle, seed=self.seed)
         self.history[number] = result["fisher"]
         self.ics[number] = result["ic"]
         if self.verbose:

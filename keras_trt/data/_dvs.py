@@ -49,7 +49,7 @@ def check_args(split, timesteps, batch_size, split_by, size, num_workers=None):
 
 def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, timesteps, split_by,
                 size, normalize, extend_last, rounding, batch_size, shuffle, augment, seed,
-                cache_dir, num_workers, verbose):
+                cache_dir, num_workers, verbose, representation="counts"):
     """Frames of `split` (cached on first use) as a batched tf.data.Dataset."""
     size = check_args(split, timesteps, batch_size, split_by, size, num_workers)
     T = timesteps
@@ -60,6 +60,8 @@ def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, times
     parts = {"dataset": name, "split": split, "T": T, "split_by": split_by, "size": size,
              "normalize": normalize, "extend_last": extend_last, "sensor_size": sensor_size,
              "files": cache.files_fingerprint(paths, root), "n": len(paths)}
+    if representation != "counts":  # only then: the caches of counts keep their keys
+        parts["representation"] = representation
     entry = cache.entry_dir(name, parts, cache_dir)
 
     def build(tmp):
@@ -71,7 +73,8 @@ def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, times
 
         frame_files(paths, reader, x, num_workers=num_workers, verbose=verbose,
                     desc=f"{name} {split}: framing", sensor_size=sensor_size, timesteps=T,
-                    split_by=split_by, size=size, normalize=normalize, extend_last=extend_last)
+                    split_by=split_by, size=size, normalize=normalize, extend_last=extend_last,
+                    representation=representation)
         x.flush()
         del x
         cache.save_npy(os.path.join(tmp, "y.npy"), np.asarray(labels, np.int32))

@@ -25,7 +25,7 @@ SOURCE = ("tonic's CIFAR10DVS download (https://figshare.com/ndownloader/files/3
 
 def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split_by="number",
                 size=48, augment=None, shuffle=None, seed=None, cache_dir=None, num_workers=None,
-                verbose=1, T=None):
+                verbose=1, T=None, frames="counts"):
     """CIFAR10-DVS as (B, T, 48, 48, 2) float32 frames in [0, 1] and int32 labels.
 
     Recordings are read with tonic's aedat4 reader (tonic's ``CIFAR10DVS`` class metadata:
@@ -35,11 +35,17 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
     frame divided by its maximum, each channel resized to ``size`` (antialiased bilinear).
     The frames are cached on disk (see :mod:`keras_trt.data.cache`).
 
+    ``frames="reference"`` reproduces the TRT reference's frames exactly instead
+    (docs/datasets.md, CIFAR10-DVS frames): binary occupancy maps of both polarities in
+    channel 1 (channel 0 zero), quantised to 8 bits before the resize, laid out as the
+    reference's arrays (columns along the sensor x reversed).
+
     Split (fixed; docs/method.md, DVS-CIFAR10): per class, the first 90% of the
     recordings in natural
     file order (0, 1, ..., 999) train, the rest test. Training augmentation (default on
-    for "train"): flip along W with p=0.5, then a circular shift by (dy, dx) uniform in
-    [-5, 5], the same for all T frames.
+    for "train"): flip along W with p=0.5 (the sensor axis the reference flips, see
+    docs/datasets.md), then a circular shift by (dy, dx) uniform in [-5, 5], the same for
+    all T frames.
 
     Args:
         split: "train" or "test".
@@ -58,6 +64,8 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
         verbose: 1 (default) prints progress lines to stderr while the cache is built
             (minutes for the whole dataset, once); 0 prints nothing.
         T: deprecated alias of ``timesteps`` (DeprecationWarning).
+        frames: "counts" (default, per-polarity counts) or "reference" (the reference's
+            binary single-channel 8-bit frames, exactly).
 
     Raises:
         FileNotFoundError: no recordings under ``data_dir`` (no download is attempted).
@@ -66,6 +74,8 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
     """
     timesteps = resolve_timesteps(timesteps, T, default=10)
     check_args(split, timesteps, batch_size, split_by, size, num_workers)
+    from keras_trt.data._common import check_choice
+    check_choice("frames", frames, ("counts", "reference"))
     data_dir = resolve_data_dir(data_dir)
     layout = ("<data_dir>/CIFAR10DVS/<class>/<n>.aedat4 for the 10 classes "
               f"{', '.join(CLASSES)} (1000 recordings each)")
@@ -87,4 +97,4 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
         reader="aedat4", sensor_size=SENSOR_SIZE, timesteps=timesteps, split_by=split_by,
         size=size, normalize="max", extend_last=False, rounding="floor", batch_size=batch_size,
         shuffle=shuffle, augment=aug_fn, seed=seed, cache_dir=cache_dir, num_workers=num_workers,
-        verbose=verbose)
+        verbose=verbose, representation=frames)

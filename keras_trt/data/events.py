@@ -26,10 +26,11 @@ from keras_trt.data._common import check_choice, check_positive_int, check_size,
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
 SPLIT_MODES = ("number", "time")
 NORMALIZE_MODES = (None, "max")
+REPRESENTATIONS = ("counts", "reference")
 
 
 def frame_events(events, sensor_size, timesteps=10, split_by="number", size=(48, 48),
-                 normalize=None, extend_last=False, T=None):
+                 normalize=None, extend_last=False, T=None, representation="counts"):
     """Turn one recording into float32 frames of shape (T, H, W, 2), channels-last.
 
     Args:
@@ -49,12 +50,22 @@ def frame_events(events, sensor_size, timesteps=10, split_by="number", size=(48,
         extend_last: with split_by="number", add the N mod T left-over events to the last
             frame (SpikingJelly's N-Caltech101 frames) instead of dropping them.
         T: deprecated alias of ``timesteps``.
+        representation: "counts" (the above) or "reference": the frames of the TRT
+            reference's CIFAR10-DVS preprocessing, reproduced exactly (docs/datasets.md,
+            CIFAR10-DVS frames): per frame a binary occupancy map of both polarities
+            together (1 where any event fell) in channel 1, channel 0 all zero, laid
+            out as the reference's arrays (rows along y, columns along x reversed,
+            ``x -> W - 1 - x``), quantised to 8 bits (0 or 255) and resized as one 8-bit
+            image (Pillow bilinear, antialiased, 8-bit rounding), then divided by 255.
+            `normalize` does not apply (the maps are binary; an empty frame stays 0
+            where the reference divides 0 by 0).
     """
     from tonic.transforms import ToFrame
 
     T = check_positive_int("timesteps", resolve_timesteps(timesteps, T, default=10))
     check_choice("split_by", split_by, SPLIT_MODES)
     check_choice("normalize", normalize, NORMALIZE_MODES)
+    check_choice("representation", representation, REPRESENTATIONS)
     W, H, P = (int(s) for s in sensor_size)
     ev = _as_tonic_events(events, W, H)
     if len(ev) == 0:
@@ -69,6 +80,8 @@ def frame_events(events, sensor_size, timesteps=10, split_by="number", size=(48,
         if extend_last and split_by == "number":
             rest = ev[T * (len(ev) // T):]
             np.add.at(counts, (T - 1, rest["p"].astype(np.intp), rest["y"], rest["x"]), 1)
+    if representation == "reference":
+        return reference_frames(counts, size)
     frames = np.ascontiguousarray(counts.transpose(0, 2, 3, 1))  # (T, H, W, P)
     if normalize == "max":
         peak = frames.max(axis=(1, 2, 3), keepdims=True)
@@ -99,6 +112,27 @@ def _as_tonic_events(events, W, H):
     ev["p"] = np.asarray(events["p"]) > 0
     inside = (ev["x"] >= 0) & (ev["x"] < W) & (ev["y"] >= 0) & (ev["y"] < H)
     return ev if inside.all() else ev[inside]
+
+
+def reference_frames(counts, size):
+    """(T, P, H, W) event counts -> the reference's CIFAR10-DVS frames (T, h, w, 2)
+    (see `frame_events(representation="reference")`)."""
+    from PIL import Image
+
+    # Occupancy of either polarity: the reference's `+= 1` by fancy indexing writes 1
+    # once per pixel, and its OFF polarity (-1) indexes the same channel as ON.
+    occupied = counts.sum(axis=1) > 0                         # (T, H, W)
+    # Its arrays hold the sensor x (as tonic decodes it) reversed on the last axis.
+    images = np.where(occupied[:, :, ::-1], 255, 0).astype(np.uint8)
+    T, H, W = images.shape
+    h, w = (H, W) if size is None else check_size(size)
+    out = np.zeros((T, h, w, 2), np.float32)
+    for t in range(T):
+        img = Image.fromarray(images[t], mode="L")
+        if (h, w) != (H, W):
+            img = img.resize((w, h), Image.BILINEAR)
+        out[t, :, :, 1] = np.asarray(img, dtype=np.float32) / 255.0
+    return out
 
 
 def resize_frames(frames, size):

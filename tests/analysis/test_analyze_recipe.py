@@ -73,10 +73,69 @@ def test_analyze_with_dataset_loader_from_results(run_dir, tmp_path, monkeypatch
 
     monkeypatch.setattr(kt.data, "tiny_fake", tiny_fake, raising=False)
     analyze.main(["--run", str(run_dir), "--output", str(tmp_path), "--samples", "8",
-                  "--batch-size", "8", "--fisher-batches", "1",
+                  "--batch-size", "8", "--fisher-batches", "1", "--fisher-batch-size", "8",
                   "--skip", "curves", "landscape", "--verbose", "0"])
     assert ("test", 8, 3) in calls and ("train", 8, 3) in calls
     assert (tmp_path / "report.json").is_file()
+
+
+def test_landscape_on_unaugmented_training_samples_and_fisher_on_the_training_stream(
+        run_dir, tmp_path, monkeypatch):
+    """Landscape: the training split without augmentation, in a seeded random order (Li et
+    al.'s tool evaluates the training loss); Fisher: the shuffled, augmented training
+    stream, 64 per batch, a fresh pass per t (the reference). Settings go to the files."""
+    analyze = load_analyze()
+    x, y = data(24, T=3)
+    calls = []
+
+    def tiny_fake(split="train", batch_size=64, T=10, data_dir=None, augment=None,
+                  shuffle=None, seed=None):
+        calls.append({"split": split, "batch_size": batch_size, "augment": augment,
+                      "shuffle": shuffle, "seed": seed})
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, 24, batch_size)]
+
+    monkeypatch.setattr(kt.data, "tiny_fake", tiny_fake, raising=False)
+    out = tmp_path / "report"
+    report = analyze.main(["--run", str(run_dir), "--output", str(out), "--samples", "12",
+                           "--fisher-batches", "1", "--landscape-steps", "3", "--seed", "5",
+                           "--skip", "curves", "rates", "--verbose", "0"])
+    fisher_call, landscape_call = calls
+    assert fisher_call == {"split": "train", "batch_size": 64, "augment": None,
+                           "shuffle": True, "seed": 5}
+    assert landscape_call["split"] == "train" and landscape_call["augment"] is False
+    assert landscape_call["shuffle"] is True and landscape_call["seed"] == 5
+    assert report["fisher"]["stream"] == "per_prefix" and report["fisher"]["batches"] == 1
+    with open(out / "landscape.json") as f:
+        saved = json.load(f)
+    assert (saved["steps"], saved["span"], saved["samples"], saved["seed"], saved["split"],
+            saved["augmentation"]) == (3, 1.0, 12, 5, "train", False)
+    assert np.array(saved["runs"]["TRT"]["loss"]).shape == (3, 3)
+    assert (out / "landscape_1d.png").stat().st_size > 1000
+
+
+def test_compared_runs_share_samples_seed_and_plot_scales(run_dir, tmp_path):
+    analyze = load_analyze()
+    other = tmp_path / "sdt_run"
+    other.mkdir()
+    model = mlp_snn(T=3, hidden=(6, 5), seed=1)
+    model.save(str(other / "best.keras"))
+    with open(other / "results.json", "w") as f:
+        json.dump({"method": "sdt"}, f)
+    out = tmp_path / "report"
+    report = analyze.main(["--run", str(run_dir), "--data-npz", str(run_dir / "data.npz"),
+                           "--compare", str(other), "--output", str(out), "--samples", "8",
+                           "--landscape-steps", "3", "--skip", "curves", "rates", "fisher",
+                           "--verbose", "0"])
+    runs = report["landscape"]["runs"]
+    assert sorted(runs) == ["SDT", "TRT"]
+    assert not np.allclose(runs["SDT"]["loss"], runs["TRT"]["loss"])
+    # Each run's surface is its own model's on the same 8 samples and seed.
+    from keras_trt.analysis import loss_landscape
+
+    x, y = np.load(run_dir / "data.npz")["x"][:8], np.load(run_dir / "data.npz")["y"][:8]
+    np.testing.assert_allclose(
+        runs["SDT"]["loss"], loss_landscape(model, (x, y), steps=3, seed=0)["loss"], rtol=1e-5)
+    assert (out / "landscape.png").stat().st_size > 1000
 
 
 def test_analyze_errors(run_dir, tmp_path, capsys):

@@ -3,6 +3,7 @@ import os
 import numpy as np
 import pytest
 
+from keras_trt.analysis import plots
 from keras_trt.analysis import (ema, iterate_batches, plot_firing_rates,
                                 plot_firing_rates_over_time, plot_fisher, plot_fisher_epochs,
                                 plot_landscape, plot_learning_curves, read_csv_log, take_arrays)
@@ -84,3 +85,40 @@ def test_iterate_batches_and_take_arrays():
         list(iterate_batches(42))
     with pytest.raises(ValueError, match="steps"):
         list(iterate_batches((x, y), steps=0))
+
+
+def _surface(scale, offset, steps=5):
+    a = np.linspace(-1, 1, steps)
+    A, B = np.meshgrid(a, a, indexing="ij")
+    return {"alphas": a, "betas": a.copy(), "loss": offset + scale * (A ** 2 + 2 * B ** 2),
+            "steps": steps, "span": 1.0, "samples": 64, "seed": 3, "split": "train"}
+
+
+def test_compared_landscapes_share_levels_colours_and_axes(tmp_path):
+    from keras_trt.analysis.plots import (landscape_1d_figure, landscape_levels,
+                                          landscapes_figure)
+
+    results = {"SDT": _surface(2.0, 1.0), "TRT": _surface(0.5, 0.8)}
+    levels = landscape_levels(results, levels=7)
+    # One scale from the lowest to the highest loss of ALL runs: 0.8 .. 1 + 2 * 3 = 7.
+    np.testing.assert_allclose(levels, np.linspace(0.8, 7.0, 7))
+    fig = landscapes_figure(results, levels=7)
+    panels = [ax for ax in fig.axes if ax.get_title() in results]
+    assert [ax.get_title() for ax in panels] == ["SDT", "TRT"]
+    contour_sets = [c for ax in panels for c in ax.collections
+                    if hasattr(c, "levels") and c.filled]
+    assert len(contour_sets) == 2
+    for cs in contour_sets:
+        np.testing.assert_allclose(cs.levels, levels)
+        assert (cs.norm.vmin, cs.norm.vmax) == (levels[0], levels[-1])
+    assert panels[0].get_xlim() == panels[1].get_xlim()
+    assert panels[0].get_ylim() == panels[1].get_ylim()
+    assert "5x5 grid over [-1, 1]^2, 64 samples (train), seed 3" in fig._suptitle.get_text()
+
+    fig = landscape_1d_figure(results)
+    lines = fig.axes[0].get_lines()[:2]
+    np.testing.assert_allclose(lines[0].get_ydata(), results["SDT"]["loss"][:, 2])
+    np.testing.assert_allclose(lines[1].get_ydata(), results["TRT"]["loss"][:, 2])
+    assert "seed 3" in fig.axes[0].get_title()
+    for plot in (plots.plot_landscapes, plots.plot_landscape_1d):
+        assert os.path.getsize(plot(results, str(tmp_path / f"{plot.__name__}.png"))) > 1000

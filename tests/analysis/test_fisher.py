@@ -86,3 +86,74 @@ def test_argument_errors():
         fisher_information(model, (x, np.zeros(4, "int32")), divisor=0)
     with pytest.raises(ValueError, match="labels must lie"):
         fisher_information(model, (x, np.full(4, C, "int32")))
+
+
+class Passes:
+    """A loader that yields other batches on every pass (as a reshuffling DataLoader)."""
+
+    def __init__(self, passes):
+        self.passes, self.started = passes, 0
+
+    def __iter__(self):
+        batches = self.passes[self.started % len(self.passes)]
+        self.started += 1
+        return iter(batches)
+
+
+def _split(x, y, size):
+    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+
+
+def test_each_prefix_length_gets_a_fresh_pass_over_the_data_as_the_reference():
+    model = linear_model()
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (3 * 12, T, D)).astype("float32")
+    y = rng.integers(0, C, 36).astype("int32")
+    w, b = (keras.ops.convert_to_numpy(v).astype(np.float64) for v in model.trainable_variables)
+    passes = [_split(x[12 * k:12 * (k + 1)], y[12 * k:12 * (k + 1)], 4) for k in range(3)]
+
+    loader = Passes(passes)
+    result = fisher_information(model, loader, batches=2)
+    assert loader.started == T and result["stream"] == "per_prefix"
+    # FI(t) comes from the first 2 batches of the t-th pass, divided by 100.
+    expected = [hand_fisher(w, b, passes[t][:2], 100.0)[t] for t in range(T)]
+    np.testing.assert_allclose(result["fisher"], expected, rtol=2e-5)
+    assert result["batches"] == 2 and result["samples"] == 8
+
+    loader = Passes(passes)
+    shared = fisher_information(model, loader, batches=2, stream="shared")
+    assert loader.started == 1
+    np.testing.assert_allclose(shared["fisher"], hand_fisher(w, b, passes[0][:2], 100.0),
+                               rtol=2e-5)
+
+
+def test_shuffled_arrays_get_a_new_permutation_per_prefix_length():
+    model = linear_model()
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (10, T, D)).astype("float32")
+    y = rng.integers(0, C, 10).astype("int32")
+    w, b = (keras.ops.convert_to_numpy(v).astype(np.float64) for v in model.trainable_variables)
+    result = fisher_information(model, (x, y), batches=None, batch_size=4, shuffle=True,
+                                seed=7, divisor="batches")
+    orders = np.random.default_rng(7)
+    expected = []
+    for t in range(T):
+        order = orders.permutation(10)
+        expected.append(hand_fisher(w, b, _split(x[order], y[order], 4), 3)[t])
+    np.testing.assert_allclose(result["fisher"], expected, rtol=2e-5)
+
+
+def test_defaults_are_the_reference_protocol():
+    import inspect
+
+    from keras_trt.callbacks import FisherInformationCallback
+
+    for fn in (fisher_information, FisherInformationCallback.__init__):
+        params = inspect.signature(fn).parameters
+        assert params["batches"].default == 101       # steps 0..100
+        assert params["divisor"].default == 100.0     # although 101 batches are used
+        assert params["batch_size"].default == 64
+        assert params["stream"].default == "per_prefix"
+    with pytest.raises(ValueError, match="stream"):
+        fisher_information(linear_model(), (np.zeros((4, T, D), "float32"),
+                                            np.zeros(4, "int32")), stream="fresh")

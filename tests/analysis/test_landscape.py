@@ -33,6 +33,9 @@ def test_centre_is_model_loss_and_weights_restored(model_and_data):
     assert snapshot(model) == before
     assert surface["loss"].shape == (3, 3) and surface["accuracy"].shape == (3, 3)
     np.testing.assert_allclose(surface["alphas"], [-0.5, 0.0, 0.5])
+    # The settings to report with the surface: grid, samples per point, seed.
+    assert (surface["steps"], surface["span"], surface["samples"], surface["seed"]) == (
+        3, 0.5, 12, 1)
     model.compile(loss=kt.losses.SDTLoss(), metrics=[kt.metrics.TemporalAccuracy()])
     loss, acc = model.evaluate(x, y, batch_size=12, verbose=0)
     assert surface["loss"][1, 1] == pytest.approx(loss, rel=1e-5)

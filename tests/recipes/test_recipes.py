@@ -24,7 +24,8 @@ CASES = {
     "imagenet100_sew_resnet34": ("imagenet_root", ["--timesteps", "2", "--widths", "4,4,8,8",
                                                    "--image-size", "32"]),
     "dvs_cifar10_vggsnn": ("dvs_cifar10_root", ["--timesteps", "4", "--widths", "4,8",
-                                                "--frame-size", "16", "--method", "sdt"]),
+                                                "--frame-size", "16", "--method", "sdt",
+                                                "--observe-fi", "all", "--fi-batches", "1"]),
     "ncaltech101_vggsnn": ("ncaltech101_root", ["--timesteps", "4", "--widths", "4,8",
                                                 "--frame-size", "16"]),
 }
@@ -51,6 +52,10 @@ def test_recipe_end_to_end(name, recipe_module, request, tmp_path):
     hp = saved["hyperparameters"]
     assert hp["optimizer"].startswith("Adam") and hp["data_dir"] == str(data_dir)
     assert (out / "log.csv").read_text().startswith("epoch,")
+    if "--observe-fi" in extra:   # FI(t) and IC after every epoch, in the run folder
+        rows = (out / "fisher.csv").read_text().splitlines()
+        assert rows[0] == "epoch,ic,fi_1,fi_2,fi_3,fi_4" and rows[1].startswith("1,")
+        assert os.path.getsize(out / "fisher.png") > 1000
 
 
 def test_paper_defaults(recipe_module):
