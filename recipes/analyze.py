@@ -14,6 +14,9 @@ and writes into `--output` (default `<run>/analysis`):
 - `landscape.png`: the filter-normalised 2-D loss landscape (CE of the time-averaged
   logits, inference mode);
 - `learning_curves.png`: EMA-smoothed (0.5) curves of this run and of `--compare` runs;
+- `early_exit.png`, `early_exit.csv`: accuracy against the mean number of timesteps used
+  when each sample stops at the first confident timestep (`--early-exit-criterion`,
+  `--early-exit-thresholds`; computed from one full-T pass over the `--split` samples);
 - `report.json`: all numbers (rates, SOPs per sample, FI, IC, the landscape grid, the
   curves' final/best values) and the settings used.
 
@@ -33,7 +36,7 @@ import time
 
 import numpy as np
 
-ANALYSES = ("rates", "fisher", "landscape", "curves")
+ANALYSES = ("rates", "fisher", "landscape", "curves", "early_exit")
 _ARG_GROUPS = ("args", "config", "hyperparameters", "hparams", "settings", "data")
 _LOADER_ARG_KEYS = ("data_args", "dataset_args", "loader_args", "data_kwargs",
                     "dataset_kwargs", "loader_kwargs")
@@ -70,6 +73,11 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the landscape directions")
     p.add_argument("--compare", nargs="*", default=[],
                    help="other run directories whose learning curves join this run's")
+    p.add_argument("--early-exit-criterion", default="confidence",
+                   choices=("confidence", "margin"),
+                   help="early exit score: top softmax probability or top-2 margin")
+    p.add_argument("--early-exit-thresholds", type=float, nargs="+", default=None,
+                   help="early exit thresholds in [0, 1] (default: a sweep per criterion)")
     p.add_argument("--skip", nargs="*", default=[], choices=ANALYSES)
     p.add_argument("--verbose", type=int, default=1)
     args = p.parse_args(argv)
@@ -292,6 +300,20 @@ def main(argv=None):
                 runs, os.path.join(out, "learning_curves.png"))
         else:
             print(f"No log.csv in {args.run}: learning curves skipped.")
+    if "early_exit" not in args.skip:
+        print("Early exit ...")
+        ex, ey = (x, y) if need_eval else load_data(args, results, args.split,
+                                                    args.samples)[:2]
+        table = analysis.early_exit(model, (ex, ey), thresholds=args.early_exit_thresholds,
+                                    criterion=args.early_exit_criterion,
+                                    batch_size=args.batch_size)
+        report["early_exit"] = {**table, "samples": len(ex), "definition":
+                                "exit at the first t whose running-mean logits reach the "
+                                "threshold; computed causally from one full-T pass"}
+        report["files"]["early_exit"] = analysis.plot_early_exit(
+            table, os.path.join(out, "early_exit.png"))
+        report["files"]["early_exit_csv"] = analysis.save_early_exit_csv(
+            table, os.path.join(out, "early_exit.csv"))
     report["seconds"] = time.time() - started
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(_jsonable(report), f, indent=2)
