@@ -25,7 +25,7 @@ def _probe(model, names):
 def _assert_logits_equal(streamed, multistep):
     # Bit for bit at these sizes on every backend. (In general a matmul or convolution
     # may round a frame differently in a batch of B*T frames than in one of B: torch's
-    # CPU matmul does for these models at T=4; see docs/deployment.md.)
+    # CPU matmul does for the VGGSNN at T=4; see docs/deployment.md.)
     np.testing.assert_array_equal(streamed, multistep)
 
 
