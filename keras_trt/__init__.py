@@ -13,10 +13,11 @@ import importlib
 # Every module that registers a serializable class is imported here, so that
 # `import keras_trt` is all `keras.saving.load_model` needs for a file keras-trt wrote.
 from keras_trt import (dense, layers, losses, metrics, models, neurons, regularizers, remat,
-                       schedules, spatial, surrogates)
+                       schedules, spatial, streaming, surrogates)
 from keras_trt.layers import RepeatTime, TemporalBatchNorm, TimeAverage, TimeDistributed
 from keras_trt.neurons import IF, LIF
 from keras_trt.remat import Remat
+from keras_trt.streaming import streaming_model
 from keras_trt.training import SpikingModel
 
 __version__ = "0.1.0"
@@ -37,5 +38,6 @@ def __getattr__(name):
 __all__ = [
     "IF", "LIF", "Remat", "RepeatTime", "SpikingModel", "TemporalBatchNorm", "TimeAverage",
     "TimeDistributed", "dense", "layers", "losses", "metrics", "models", "neurons", "regularizers",
-    "remat", "schedules", "spatial", "surrogates", *_LAZY_SUBMODULES,
+    "remat", "schedules", "spatial", "streaming", "streaming_model", "surrogates",
+    *_LAZY_SUBMODULES,
 ]

@@ -261,6 +261,12 @@ class RepeatTime(keras.layers.Layer):
 class TimeAverage(keras.layers.Layer):
     """Mean over the time axis: (B, T, ...) -> (B, ...).
 
+    With `stateful=True` (streaming inference, see `keras_trt.streaming_model`) the layer
+    keeps the running sum and count of the timesteps of all calls since the last
+    `reset_state()` and returns their mean: after T calls on (B, 1, ...) it is the mean
+    over the T steps (to rounding: the sum is accumulated step by step). The state needs
+    a static batch size and is computed in float32 (float64 under a float64 policy).
+
     ```python
     import keras
     import keras_trt as kt
@@ -268,12 +274,54 @@ class TimeAverage(keras.layers.Layer):
     ```
     """
 
+    def __init__(self, stateful=False, **kwargs):
+        super().__init__(**kwargs)
+        self.stateful = bool(stateful)
+        self.total = self.count = None
+
     def build(self, input_shape):
         require_time_axis(self, input_shape)
+        if self.stateful:
+            frame_shape = (input_shape[0],) + tuple(input_shape[2:])
+            if any(d is None for d in frame_shape):
+                raise ValueError(
+                    f"TimeAverage '{self.name}': `stateful=True` keeps a running sum per "
+                    "sample, so the batch size and frame shape must be static, got input "
+                    f"shape {tuple(input_shape)}.")
+            dtype = precision.accumulation_dtype(self.variable_dtype)
+            self.total = self.add_weight(shape=frame_shape, initializer="zeros",
+                                         name="total", trainable=False, autocast=False,
+                                         dtype=dtype)
+            self.count = self.add_weight(shape=(), initializer="zeros", name="count",
+                                         trainable=False, autocast=False, dtype=dtype)
         self.built = True
 
+    def reset_state(self):
+        """Forgets the timesteps seen so far (no-op when not stateful)."""
+        if self.total is not None:
+            self.total.assign(ops.zeros(self.total.shape, dtype=self.total.dtype))
+            self.count.assign(ops.zeros((), dtype=self.count.dtype))
+
+    def reset_states(self):
+        """Alias of `reset_state()`, as Keras' recurrent layers have."""
+        self.reset_state()
+
     def call(self, inputs):
-        return precision.mean(inputs, axis=1)
+        if not self.stateful:
+            return precision.mean(inputs, axis=1)
+        x = ops.cast(inputs, self.total.dtype)
+        total = ops.convert_to_tensor(self.total)
+        for x_t in ops.unstack(x, axis=1):
+            total = total + x_t
+        count = ops.convert_to_tensor(self.count) + float(x.shape[1])
+        self.total.assign(total)
+        self.count.assign(count)
+        return ops.cast(total / count, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + tuple(input_shape[2:])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(stateful=self.stateful)
+        return config

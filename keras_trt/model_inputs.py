@@ -9,7 +9,8 @@ only seen inside the loss, where compiled steps cannot read them. So SpikingMode
 the data itself, eagerly, before Keras sees it:
 
 - `check_input_shapes(model, inputs)`: the static shape of every input against the
-  model's input spec, with one ValueError naming T, the frame shape or the rank;
+  model's input spec, with one ValueError naming T, the frame shape or the rank (and
+  the batch size, where the model fixes one, as a streaming model does);
 - `check_data(model, x, y)`: that, plus the labels, for the data `fit`, `evaluate`,
   `predict` and the `*_on_batch` methods take: NumPy arrays and tensors whole, a
   `tf.data.Dataset` by its first batch. Generators, iterators and other sources cannot
@@ -58,9 +59,18 @@ def _static_shape(value):
 
 def _output_timesteps(model):
     outputs = getattr(model, "outputs", None) or []
-    if len(outputs) == 1 and len(outputs[0].shape) == 3:
-        return outputs[0].shape[1]
-    return None
+    timesteps = {output.shape[1] for output in outputs if len(output.shape) == 3}
+    return timesteps.pop() if len(timesteps) == 1 else None
+
+
+def _fixed_batch_sizes(model):
+    """{input name: batch size} of the inputs built with a static batch size
+    (`keras.Input(batch_shape=...)`, as a streaming model's): the input spec omits it."""
+    try:
+        inputs = model.inputs or []
+    except (AttributeError, ValueError):
+        return {}
+    return {t.name: t.shape[0] for t in inputs if len(t.shape) and t.shape[0] is not None}
 
 
 def _input_specs(model):
@@ -110,10 +120,19 @@ def check_input_shapes(model, inputs):
     if specs is None:
         return
     timesteps = _output_timesteps(model)
+    fixed_batch = _fixed_batch_sizes(model)
     for (name, expected), value in _pair_inputs(specs, inputs):
         given = _static_shape(value)
         if given is None:
             continue
+        batch = fixed_batch.get(name)
+        if None not in (given[0], batch) and given[0] != batch:
+            raise ValueError(
+                f"{type(model).__name__} '{model.name}': input '{name}' has a batch of "
+                f"{given[0]}, but the model was built for batches of exactly "
+                f"{batch} (a streaming model keeps the state of that many "
+                "sequences). Feed batches of that size, or build (or convert) the model "
+                "for this batch size.")
         wrong = _mismatch(given, expected)
         if wrong is None:
             continue
@@ -124,7 +143,9 @@ def check_input_shapes(model, inputs):
             what = []
             if 1 in wrong:
                 what.append(f"{given[1]} timesteps (axis 1), but the model was built for "
-                            f"T={expected[1]}")
+                            f"T={expected[1]}" + (" (a streaming model takes one timestep "
+                                                   "per call: feed x[:, t:t + 1])"
+                                                   if expected[1] == 1 else ""))
             if any(i > 1 for i in wrong):
                 what.append(f"frames of shape {_show(given[2:])}, but the model expects "
                             f"{_show(expected[2:])}")

@@ -50,6 +50,7 @@ def lif_multistep(
     detach_reset=False,
     time_loop="auto",
     return_membrane=False,
+    initial_membrane=None,
 ):
     """Runs LIF dynamics over axis 1 of `x` (B, T, ...) and returns the spikes.
 
@@ -65,6 +66,9 @@ def lif_multistep(
         time_loop: "unroll" (a Python loop over the static T), "scan" (`keras.ops.scan`)
             or "auto" (the faster of the two on the current backend).
         return_membrane: also return the membrane potential after each reset.
+        initial_membrane: the membrane before the first timestep, shaped like one frame
+            (B, ...) (default: `v_reset`, or 0 for a soft reset). A stateful `LIF` passes
+            the membrane its previous call ended with.
 
     Returns:
         spikes (same shape as x), or (spikes, membrane) when `return_membrane`.
@@ -78,7 +82,10 @@ def lif_multistep(
         s_reset = ops.stop_gradient(s) if detach_reset else s
         return _reset(u, s_reset, v_threshold, v_reset), s
 
-    u0 = ops.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
+    if initial_membrane is None:
+        u0 = ops.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
+    else:
+        u0 = ops.cast(initial_membrane, x.dtype)
     if _resolve_time_loop(time_loop) == "scan":
         # TensorFlow's scan needs outputs shaped like the carry, so the membrane variant
         # carries (u, s) and emits (s, u).

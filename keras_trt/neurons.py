@@ -38,7 +38,12 @@ class LIF(keras.layers.Layer):
     """Multi-step leaky integrate-and-fire neuron over axis 1 of a (B, T, ...) input.
 
     The membrane state starts at `v_reset` at every call and is carried along the time
-    axis inside the call (no state across calls). Under a mixed-precision policy the
+    axis inside the call (no state across calls), unless `stateful=True`: then the
+    membrane is a non-trainable variable of shape (B, ...) (one frame, for the fixed
+    batch size B the layer is built with) that each call starts from and ends by
+    updating, so that T calls on (B, 1, ...) give the spikes of one call on (B, T, ...),
+    bit for bit. `reset_state()` sets it back to `v_reset` (start of a new sequence);
+    `keras_trt.streaming_model` converts a whole trained model. Under a mixed-precision policy the
     state and arithmetic are float32, under a float64 policy float64
     (`keras_trt.precision.accumulation_dtype`); the spikes are returned in the compute
     dtype.
@@ -53,6 +58,10 @@ class LIF(keras.layers.Layer):
         implementation: "fused" (one custom gradient for the whole sequence with a
             hand-written BPTT: less memory, fewer kernels) or "autodiff" (the framework
             differentiates every timestep). Same values and gradients.
+        stateful: keep the membrane across calls (streaming inference, as Keras'
+            recurrent layers' `stateful=True`; needs a static batch size). A stateful
+            call runs the "autodiff" dynamics with an unrolled loop (the same spikes as
+            either implementation); gradients do not flow into earlier calls.
 
     Example:
 
@@ -75,6 +84,7 @@ class LIF(keras.layers.Layer):
         detach_reset=False,
         time_loop="auto",
         implementation="fused",
+        stateful=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -96,14 +106,45 @@ class LIF(keras.layers.Layer):
         self.surrogate = surrogates_lib.get(surrogate)
         self.detach_reset = bool(detach_reset)
         self.time_loop = time_loop
+        self.stateful = bool(stateful)
+        self.membrane = None
         self.supports_masking = False
 
     def build(self, input_shape):
         require_time_axis(self, input_shape)
+        if self.stateful:
+            frame_shape = (input_shape[0],) + tuple(input_shape[2:])
+            if any(d is None for d in frame_shape):
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': `stateful=True` keeps one "
+                    "membrane per sample and neuron, so the batch size and frame shape "
+                    f"must be static, got input shape {tuple(input_shape)}. Build the "
+                    "model with keras.Input(batch_shape=...) or use "
+                    "keras_trt.streaming_model(model, batch_size=...).")
+            self.membrane = self.add_weight(
+                shape=frame_shape, name="membrane", trainable=False, autocast=False,
+                initializer=keras.initializers.Constant(self._initial_membrane()),
+                dtype=precision.accumulation_dtype(self.variable_dtype))
         self.built = True
+
+    def _initial_membrane(self):
+        return 0.0 if self.v_reset is None else self.v_reset
+
+    def reset_state(self):
+        """Sets a stateful layer's membrane back to its initial value (`v_reset`, or 0
+        for a soft reset): the next call starts a new sequence. No-op when not stateful."""
+        if self.membrane is not None:
+            self.membrane.assign(ops.full(self.membrane.shape, self._initial_membrane(),
+                                          dtype=self.membrane.dtype))
+
+    def reset_states(self):
+        """Alias of `reset_state()`, as Keras' recurrent layers have."""
+        self.reset_state()
 
     def call(self, inputs):
         x = ops.cast(inputs, precision.accumulation_dtype(self.variable_dtype))
+        if self.stateful:
+            return ops.cast(self._stateful_call(x), self.compute_dtype)
         spikes = IMPLEMENTATIONS[self.implementation](
             x,
             tau=self.tau,
@@ -114,6 +155,23 @@ class LIF(keras.layers.Layer):
             time_loop=self.time_loop,
         )
         return ops.cast(spikes, self.compute_dtype)
+
+    def _stateful_call(self, x):
+        batch, expected = x.shape[0], self.membrane.shape[0]
+        if batch is not None and batch != expected:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': this stateful layer keeps the "
+                f"membrane of {expected} samples, got a batch of {batch}. Feed batches "
+                f"of {expected}, or convert the model again for this batch size.")
+        # A copy: torch's autograd must not see the variable's storage, which the
+        # assignment below overwrites in place.
+        membrane = ops.copy(ops.convert_to_tensor(self.membrane))
+        spikes, after_reset = lif_multistep(
+            x, tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset,
+            spike_fn=self.surrogate, detach_reset=self.detach_reset, time_loop="unroll",
+            return_membrane=True, initial_membrane=membrane)
+        self.membrane.assign(after_reset[:, -1])
+        return spikes
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -128,6 +186,7 @@ class LIF(keras.layers.Layer):
             detach_reset=self.detach_reset,
             time_loop=self.time_loop,
             implementation=self.implementation,
+            stateful=self.stateful,
         )
         return config
 

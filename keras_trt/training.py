@@ -86,6 +86,14 @@ class SpikingModel(keras.Model):
         if hasattr(self, "optimizer") and self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def reset_states(self):
+        """Resets the membranes (and running means) of a streaming model's stateful
+        layers, so that the next call starts a new sequence (see
+        `keras_trt.streaming_model`); a no-op for a multi-step model, which starts from
+        `v_reset` at every call anyway. Returns the layers reset."""
+        from keras_trt import streaming
+        return streaming.reset_states(self)
+
     def penalized_variables(self):
         """The variables TRT's weight penalty covers (see `keras_trt.regularizers`)."""
         return regularizers.penalized_variables(self)

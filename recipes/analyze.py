@@ -21,6 +21,9 @@ and writes into `--output` (default `<run>/analysis`):
 - `energy.png`, `energy.txt`: per weight layer, MACs and spike-driven ACs and their
   energy (pJ per sample) against the same network without spikes
   (`keras_trt.analysis.energy_report`; `--e-mac`/`--e-ac` set the pJ per operation);
+- `early_exit.png`, `early_exit.csv`: accuracy against the mean number of timesteps used
+  when each sample stops at the first confident timestep (`--early-exit-criterion`,
+  `--early-exit-thresholds`; computed from one full-T pass over the `--split` samples);
 - `report.json`: all numbers (rates, SOPs per sample, FI, IC, the landscape grid, the
   curves' final/best values) and the settings used.
 
@@ -48,7 +51,7 @@ import time
 
 import numpy as np
 
-ANALYSES = ("rates", "fisher", "landscape", "curves", "energy")
+ANALYSES = ("rates", "fisher", "landscape", "curves", "energy", "early_exit")
 _ARG_GROUPS = ("args", "config", "hyperparameters", "hparams", "settings", "data")
 _LOADER_ARG_KEYS = ("data_args", "dataset_args", "loader_args", "data_kwargs",
                     "dataset_kwargs", "loader_kwargs")
@@ -93,6 +96,11 @@ def parse_args(argv=None):
     p.add_argument("--compare", nargs="*", default=[],
                    help="other run directories whose learning curves and loss landscapes "
                         "join this run's")
+    p.add_argument("--early-exit-criterion", default="confidence",
+                   choices=("confidence", "margin"),
+                   help="early exit score: top softmax probability or top-2 margin")
+    p.add_argument("--early-exit-thresholds", type=float, nargs="+", default=None,
+                   help="early exit thresholds in [0, 1] (default: a sweep per criterion)")
     p.add_argument("--skip", nargs="*", default=[], choices=ANALYSES)
     p.add_argument("--verbose", type=int, default=1)
     p.add_argument("--e-mac", type=float, default=4.6,
@@ -327,7 +335,8 @@ def main(argv=None):
     started = time.time()
     verbose = args.verbose
 
-    if {"rates", "energy"} - set(args.skip):
+    need_eval = {"rates", "energy", "early_exit"} - set(args.skip)
+    if need_eval:
         x, y, source = load_data(args, results, args.split, args.samples)
         report["data"] = {**source, "samples": len(x)}
     if "rates" not in args.skip:
@@ -398,6 +407,19 @@ def main(argv=None):
                 runs, os.path.join(out, "learning_curves.png"))
         else:
             print(f"No log.csv in {args.run}: learning curves skipped.")
+    if "early_exit" not in args.skip:
+        print("Early exit ...")
+        ex, ey = x, y
+        table = analysis.early_exit(model, (ex, ey), thresholds=args.early_exit_thresholds,
+                                    criterion=args.early_exit_criterion,
+                                    batch_size=args.batch_size)
+        report["early_exit"] = {**table, "samples": len(ex), "definition":
+                                "exit at the first t whose running-mean logits reach the "
+                                "threshold; computed causally from one full-T pass"}
+        report["files"]["early_exit"] = analysis.plot_early_exit(
+            table, os.path.join(out, "early_exit.png"))
+        report["files"]["early_exit_csv"] = analysis.save_early_exit_csv(
+            table, os.path.join(out, "early_exit.csv"))
     report["seconds"] = time.time() - started
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(_jsonable(report), f, indent=2)

@@ -1,6 +1,7 @@
 """Analyses of the TRT paper on any keras-trt model: firing rates (and SOPs), Fisher
-information over time with its information centroid, 2-D loss landscapes and
-EMA-smoothed learning curves. Plots are PNG files written with matplotlib's Agg canvas.
+information over time with its information centroid, 2-D loss landscapes,
+EMA-smoothed learning curves and early exit (accuracy against timesteps used). Plots
+are PNG files written with matplotlib's Agg canvas.
 
 ```text
 from keras_trt import analysis
@@ -11,6 +12,8 @@ energy = analysis.energy_report(model, rates=rates)        # MACs, ACs, pJ per l
 fi = analysis.fisher_information(model, data, batches=10)  # {"fisher": FI(1..T), "ic": ...}
 surface = analysis.loss_landscape(model, data, steps=21, span=1.0)
 analysis.plot_landscape(surface, "landscape.png")
+table = analysis.early_exit(model, data, criterion="confidence")  # accuracy vs timesteps
+analysis.plot_early_exit(table, "early_exit.png")
 ```
 
 See docs/analyses.md for the definitions.
@@ -18,21 +21,24 @@ See docs/analyses.md for the definitions.
 
 from keras_trt.analysis._data import iterate_batches, take_arrays
 from keras_trt.analysis.curves import ema, read_csv_log
+from keras_trt.analysis.early_exit import (early_exit, early_exit_from_logits,
+                                           save_early_exit_csv)
 from keras_trt.analysis.energy import energy_report, format_energy_table, plot_energy
 from keras_trt.analysis.firing_rates import firing_rates, lif_layers, synaptic_operations
 from keras_trt.analysis.fisher import fisher_information, information_centroid, prefix_losses
 from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_landscape,
                                           random_direction)
-from keras_trt.analysis.plots import (plot_firing_rates, plot_firing_rates_over_time,
-                                      plot_fisher, plot_fisher_epochs, plot_landscape,
+from keras_trt.analysis.plots import (plot_early_exit, plot_firing_rates,
+                                      plot_firing_rates_over_time, plot_fisher, plot_fisher_epochs, plot_landscape,
                                       plot_landscape_1d, plot_landscapes,
                                       plot_learning_curves)
 
 __all__ = [
-    "ema", "evaluate_loss", "filter_normalize", "firing_rates", "fisher_information",
+    "early_exit", "early_exit_from_logits", "ema", "energy_report", "evaluate_loss",
+    "filter_normalize", "firing_rates", "fisher_information", "format_energy_table",
     "information_centroid", "iterate_batches", "lif_layers", "loss_landscape",
-    "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
-    "plot_landscape", "plot_landscape_1d", "plot_landscapes", "plot_learning_curves", "prefix_losses", "random_direction",
-    "read_csv_log", "synaptic_operations", "take_arrays",
-    "energy_report", "format_energy_table", "plot_energy",
+    "plot_early_exit", "plot_energy", "plot_firing_rates", "plot_firing_rates_over_time",
+    "plot_fisher", "plot_fisher_epochs", "plot_landscape", "plot_landscape_1d",
+    "plot_landscapes", "plot_learning_curves", "prefix_losses", "random_direction",
+    "read_csv_log", "save_early_exit_csv", "synaptic_operations", "take_arrays",
 ]

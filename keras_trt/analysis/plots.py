@@ -24,7 +24,7 @@ __all__ = [
     "plot_firing_rates", "plot_firing_rates_over_time", "plot_fisher", "plot_fisher_epochs",
     "plot_landscape", "plot_landscapes", "plot_landscape_1d", "landscape_levels",
     "landscape_description", "landscapes_figure", "landscape_1d_figure",
-    "plot_learning_curves", "new_figure", "save_figure",
+    "plot_learning_curves", "new_figure", "save_figure", "plot_early_exit",
 ]
 
 
@@ -319,6 +319,33 @@ def plot_learning_curves(runs, path, metrics=None, weight=0.5, title=None):
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_early_exit(results, path, title="Early exit: accuracy against timesteps used"):
+    """Accuracy against the mean number of timesteps of an `early_exit` sweep (one curve,
+    or one per key of `{label: result}`), each point marked with its threshold; the
+    accuracy of stopping every sample at t = 1..T as a dashed reference."""
+    curves = results if isinstance(results, dict) and "accuracy" not in results \
+        else {"": results}
+    fig = new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for label, result in curves.items():
+        steps = np.asarray(result["mean_timesteps"], dtype=float)
+        accuracy = np.asarray(result["accuracy"], dtype=float)
+        name = f"{label} " if label else ""
+        line, = ax.plot(steps, accuracy, marker="o",
+                        label=f"{name}early exit ({result['criterion']})")
+        for x, y, threshold in zip(steps, accuracy, result["thresholds"]):
+            ax.annotate(f"{float(threshold):g}", (x, y), textcoords="offset points",
+                        xytext=(3, 3), fontsize=7, color=line.get_color())
+        fixed = np.asarray(result["accuracy_per_timestep"], dtype=float)
+        ax.plot(np.arange(1, len(fixed) + 1), fixed, linestyle="--", marker=".",
+                color=line.get_color(), alpha=0.6, label=f"{name}fixed T")
+    ax.set_xlabel("mean timesteps used")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     return save_figure(fig, path)
 
 

@@ -98,7 +98,8 @@ def test_landscape_on_unaugmented_training_samples_and_fisher_on_the_training_st
     out = tmp_path / "report"
     report = analyze.main(["--run", str(run_dir), "--output", str(out), "--samples", "12",
                            "--fisher-batches", "1", "--landscape-steps", "3", "--seed", "5",
-                           "--skip", "curves", "rates", "energy", "--verbose", "0"])
+                           "--skip", "curves", "rates", "energy", "early_exit",
+                           "--verbose", "0"])
     fisher_call, landscape_call = calls
     assert fisher_call == {"split": "train", "batch_size": 64, "augment": None,
                            "shuffle": True, "seed": 5}
