@@ -77,6 +77,9 @@ def main(out):
     # 3: every sample once per epoch: shard first, then shuffle (reshuffled each epoch).
     ds = torch_ddp.shard_dataset(tf.data.Dataset.range(12)).shuffle(12, seed=5).batch(2)
     logs["seen"] = [[int(i) for batch in ds for i in batch.numpy()] for _ in range(2)]
+    # A pipeline of 5 batches on 2 ranks: the fifth is dropped so both run 2 steps.
+    logs["uneven"] = [int(b.numpy()) for b in torch_ddp.shard_dataset(
+        tf.data.Dataset.range(5))]
 
     # Unequal steps: 9 samples, batch 2 per rank -> 3 and 2 steps: refused on every rank.
     xs, ys = torch_ddp.shard_dataset((x[:9], y[:9]))

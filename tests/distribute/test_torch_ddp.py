@@ -174,6 +174,11 @@ def test_shard_dataset_every_sample_once_per_epoch(ranks):
     assert results[0][0]["seen"][0] != results[0][0]["seen"][1]   # reshuffled
 
 
+def test_shard_dataset_evens_a_pipeline_of_known_length(ranks):
+    _, results = ranks
+    assert [logs["uneven"] for logs, _ in results] == [[0, 2], [1, 3]]
+
+
 def test_unequal_steps_refused_on_every_rank(ranks):
     _, results = ranks
     for logs, _ in results:
