@@ -181,7 +181,9 @@ def plot_landscape(result, path, levels=20, title="Loss landscape", log_levels=F
     return save_figure(fig, path)
 
 
-_DEFAULT_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+# val_*: a validation split (Keras' validation_data); test_*: the recipes' test split.
+_DEFAULT_METRICS = ("loss", "val_loss", "test_loss", "accuracy", "val_accuracy",
+                    "test_accuracy")
 
 
 def plot_learning_curves(runs, path, metrics=None, weight=0.5, title=None):
@@ -190,8 +192,8 @@ def plot_learning_curves(runs, path, metrics=None, weight=0.5, title=None):
     Args:
         runs: `{label: CSV path, run directory, or {column: values}}` (or one of those).
         path: the PNG to write.
-        metrics: columns to plot (default: those of loss, val_loss, accuracy,
-            val_accuracy that the logs have).
+        metrics: columns to plot (default: those of loss, val_loss, test_loss, accuracy,
+            val_accuracy, test_accuracy that the logs have).
         weight: EMA weight (0.5 as the paper; 0 plots the raw values).
     """
     from keras_trt.analysis.curves import ema, read_csv_log
