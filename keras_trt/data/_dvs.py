@@ -55,7 +55,7 @@ def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, times
     """Frames of `split` (cached on first use) as a batched tf.data.Dataset; "validation"
     selects rows of the training split's cache (`keras_trt.data.holdout`)."""
     size = check_args(split, timesteps, batch_size, split_by, size, num_workers)
-    check_holdout_args(validation_fraction, validation_seed, train_samples)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
     rows_of = split
     if split == "validation":
         split = "train"

@@ -114,7 +114,7 @@ def tfds_builder(name, data_dir=None, download=False, manual_dir=None):
 def _cifar(name, split, data_dir, batch_size, augment, shuffle, download, manual_dir, seed,
            cache, validation_fraction=0.0, validation_seed=0, train_samples=None):
     check_split(split)
-    check_holdout_args(validation_fraction, validation_seed, train_samples)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
     check_positive_int("batch_size", batch_size)
     builder = tfds_builder(name, data_dir, download, manual_dir)
 

@@ -124,7 +124,7 @@ def digits_dvs(split="train", data_dir=None, batch_size=64, timesteps=10, size=3
     del data_dir
     T = resolve_timesteps(timesteps, T, default=10)
     check_split(split)
-    check_holdout_args(validation_fraction, validation_seed, train_samples)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
     rows_of = split
     if split == "validation":
         split = "train"   # the cached arrays are the training split's; rows select the part

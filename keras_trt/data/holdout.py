@@ -3,7 +3,8 @@
 Model selection (the best epoch, a tuner's trials) on the test split reports an optimistic
 test accuracy. Every loader therefore takes ``validation_fraction`` (default 0: the whole
 training split trains, as the paper) and ``validation_seed``: with a fraction f > 0,
-``split="validation"`` is, per class, ``round(f * n_c)`` samples of the training split
+``split="validation"`` is, per class, ``round(f * n_c)`` samples (at least 1, at most
+n_c - 1) of the training split
 chosen by a permutation seeded with ``validation_seed`` (independent of the training
 seed, so every training seed sees the same split), and ``split="train"`` is the rest.
 The validation split is never shuffled or augmented. ``train_samples=N`` trains on a
@@ -26,8 +27,10 @@ import numpy as np
 __all__ = ["holdout_rows", "split_rows", "check_holdout_args"]
 
 
-def check_holdout_args(validation_fraction, validation_seed=0, train_samples=None):
-    """Raise ValueError naming the argument if a value is out of range."""
+def check_holdout_args(validation_fraction, validation_seed=0, train_samples=None,
+                       split=None):
+    """Raise ValueError naming the argument if a value is out of range (or if `split` is
+    "validation" without a fraction to hold out)."""
     if isinstance(validation_fraction, bool) or not isinstance(
             validation_fraction, (int, float)) or not 0 <= validation_fraction < 1:
         raise ValueError("validation_fraction must be a number in [0, 1), got "
@@ -39,6 +42,9 @@ def check_holdout_args(validation_fraction, validation_seed=0, train_samples=Non
             train_samples, (int, np.integer)) or train_samples < 1):
         raise ValueError("train_samples must be a positive integer or None, got "
                          f"train_samples={train_samples!r}")
+    if split == "validation" and validation_fraction == 0:
+        raise ValueError('split="validation" needs validation_fraction > 0 (the part of the '
+                         "training split held out), got validation_fraction=0")
 
 
 def _stratified_take(labels, rows, count_of, rng):
@@ -54,8 +60,8 @@ def _stratified_take(labels, rows, count_of, rng):
 def holdout_rows(labels, validation_fraction, validation_seed=0, train_samples=None):
     """(train_rows, validation_rows): sorted row indices into `labels`, disjoint.
 
-    Per class c with n_c samples, round(validation_fraction * n_c) rows go to validation
-    (a class with one sample keeps it for training). `train_samples`: keep N of the
+    Per class c with n_c samples, round(validation_fraction * n_c) rows go to validation,
+    at least one and at most n_c - 1 (a class with one sample keeps it for training). `train_samples`: keep N of the
     training rows, stratified (per class round(N * n_c / n), then adjusted to exactly N),
     chosen with the same seed.
     """
@@ -66,7 +72,7 @@ def holdout_rows(labels, validation_fraction, validation_seed=0, train_samples=N
     if validation_fraction > 0:
         val = _stratified_take(
             labels, all_rows,
-            lambda n: min(n - 1, int(np.floor(validation_fraction * n + 0.5))), rng)
+            lambda n: min(n - 1, max(1, int(np.floor(validation_fraction * n + 0.5)))), rng)
     else:
         val = np.zeros(0, np.int64)
     train = np.setdiff1d(all_rows, val)
@@ -89,10 +95,7 @@ def holdout_rows(labels, validation_fraction, validation_seed=0, train_samples=N
 def split_rows(labels, split, validation_fraction=0.0, validation_seed=0, train_samples=None):
     """The rows of the training split's `labels` that `split` ("train" or "validation")
     uses, or None when all of them are (no validation split, no subset)."""
-    check_holdout_args(validation_fraction, validation_seed, train_samples)
-    if split == "validation" and validation_fraction == 0:
-        raise ValueError('split="validation" needs validation_fraction > 0 (the part of the '
-                         "training split held out), got validation_fraction=0")
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
     if validation_fraction == 0 and train_samples is None:
         return None
     train, val = holdout_rows(labels, validation_fraction, validation_seed, train_samples)

@@ -91,7 +91,7 @@ def imagenet100(split="train", data_dir=None, batch_size=64, augment=None, shuff
     image_size = check_size(image_size, "image_size")
     check_positive_int("resize_size", resize_size)
     check_split(split)
-    check_holdout_args(validation_fraction, validation_seed, train_samples)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
     paths, labels = list_images(data_dir, "test" if split == "test" else "train")
     rows = None if split == "test" else split_rows(
         np.asarray(labels), split, validation_fraction, validation_seed, train_samples)
