@@ -31,14 +31,14 @@ def test_paired_t_interval_of_four_seeds_by_hand():
     d = paired_difference(a, b)
     # differences 0.03, -0.01, 0.04, 0.03: mean 0.0225; deviations 0.0075, -0.0325,
     # 0.0175, 0.0075, squares sum to 0.001475; sd = sqrt(0.001475 / 3) = 0.0221736
-    # t(0.975, 3) = 3.182446; half width = 3.182446 * 0.0221736 / sqrt(4) = 0.0352829
+    # t(0.975, 3) = 3.182446; half width = 3.182446 * 0.0221736 / sqrt(4) = 0.0352831
     np.testing.assert_allclose(d["differences"], [0.03, -0.01, 0.04, 0.03], atol=1e-12)
     assert d["mean"] == pytest.approx(0.0225, abs=1e-12)
     assert d["std"] == pytest.approx(0.0221736, abs=1e-7)
     assert d["t"] == pytest.approx(3.182446, abs=1e-6)
-    assert d["half_width"] == pytest.approx(0.0352829, abs=1e-7)
-    assert d["low"] == pytest.approx(0.0225 - 0.0352829, abs=1e-7)
-    assert d["high"] == pytest.approx(0.0225 + 0.0352829, abs=1e-7)
+    assert d["half_width"] == pytest.approx(0.0352831, abs=1e-7)
+    assert d["low"] == pytest.approx(0.0225 - 0.0352831, abs=1e-7)
+    assert d["high"] == pytest.approx(0.0225 + 0.0352831, abs=1e-7)
     assert d["n"] == 4 and d["method"] == "paired Student t"
 
 
