@@ -4,8 +4,10 @@
 with `TRTLoss(eta, lam, decay, epsilon)` and Adam (epsilon 1e-8) for hyperparameters drawn
 by the tuner; its `fit` anneals the learning rate with the paper's per-epoch cosine
 schedule (`keras_trt.schedules.PerEpochCosineDecay`). `make_tuner` returns a random,
-Bayesian or Hyperband tuner that maximises the test ("validation") accuracy of the
-time-averaged logits.
+Bayesian or Hyperband tuner that maximises the validation accuracy of the time-averaged
+logits: score trials on a validation split held out of the training data
+(`split="validation"`, `keras_trt.data.holdout`), never on the test split, whose accuracy
+would then be optimistic.
 
 ```python
 import keras_trt as kt
@@ -15,9 +17,10 @@ hypermodel = TRTHyperModel(
     lambda: kt.models.VGGSNN(num_classes=10, input_shape=(4, 32, 32, 2), widths=(4, 8)))
 tuner = make_tuner(hypermodel, "random", max_trials=2, directory="runs/tune_doc",
                    overwrite=True)
-train = kt.data.digits_dvs("train", batch_size=32, timesteps=4).take(2)
-test = kt.data.digits_dvs("test", batch_size=32, timesteps=4).take(2)
-tuner.search(train, validation_data=test, epochs=1, verbose=0)
+split = dict(batch_size=32, timesteps=4, validation_fraction=0.1)
+train = kt.data.digits_dvs("train", **split).take(2)
+validation = kt.data.digits_dvs("validation", **split).take(2)
+tuner.search(train, validation_data=validation, epochs=1, verbose=0)
 print(best_trials(tuner, 1))
 ```
 
@@ -194,8 +197,9 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=None, facto
         max_trials: trials for random and Bayesian search.
         max_epochs, factor: Hyperband's epoch budget per model and reduction factor
             (`max_epochs` defaults to 10).
-        objective: the metric to maximise (default "val_accuracy", the test accuracy of
-            the time-averaged logits when `validation_data` is the test split).
+        objective: the metric to maximise (default "val_accuracy", the accuracy of the
+            time-averaged logits on `validation_data`: a validation split, not the test
+            split).
         seed, directory, project_name, overwrite, **kwargs: passed to keras-tuner.
     """
     if tuner not in TUNERS:

@@ -6,9 +6,12 @@ A recipe script only declares a `Recipe` (dataset, model, the paper's hyperparam
 calls `main(RECIPE)`. Training follows the reference code (docs/method.md, Training loop):
 Adam (lr 1e-3, epsilon
 1e-8), cosine annealing to 0 stepped per epoch (`keras_trt.schedules.PerEpochCosineDecay`),
-evaluation on the test split after every epoch, the best checkpoint by test accuracy (ties:
-lower test loss) and the last one, a CSV log, TensorBoard logs and a `results.json` that
-reports both the final and the best test accuracy (docs/method.md, Training loop).
+evaluation on a validation split held out of the training data and on the test split after
+every epoch, the best checkpoint by validation accuracy (ties: lower validation loss;
+`--select-on test`: by test accuracy, the paper's protocol) and the last one, a CSV log,
+TensorBoard logs and a `results.json` that reports the final test accuracy, the test
+accuracy at the selected epoch and the paper's best test accuracy (docs/method.md,
+Training loop).
 
 `--resume` is `keras_trt.callbacks.ExactResume`: a resumed run ends with the same weights
 as an uninterrupted one on the same backend and seed. A NaN or infinite training loss
@@ -27,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from _cli import (  # noqa: E402,F401 - re-exported for the recipe scripts
     METHODS, BEST_ACCURACY_NOTE, Recipe, _positive_int, build_parser, fail, parse_args,
+    resolve_validation,
 )
 from _data import count_batches, load_split, loader_args  # noqa: E402,F401
 from _run_folder import (  # noqa: E402,F401
@@ -66,20 +70,25 @@ def fisher_callback(recipe, args, epochs_done):
 
 
 def train(recipe, args, model=None, train_data=None, test_data=None, callbacks=(),
-          write_results=True):
+          write_results=True, validation_data=None):
     """Trains `recipe` as configured by `args`; returns the results dict.
 
-    `model`, `train_data` and `test_data` default to the recipe's; `callbacks` are
-    appended (tests use one to simulate a crash). With `--distribute auto` all of it runs
-    inside `kt.distribute.auto(...)`; only the chief process writes the run folder (the
-    others write a temporary copy, see `follower_output_dir`).
+    `model`, `train_data`, `validation_data` and `test_data` default to the recipe's (the
+    validation split only with `args.validation_fraction` > 0); `callbacks` are appended
+    (tests use one to simulate a crash). The validation split is evaluated by `fit`
+    (log columns `val_*`), the test split after every epoch (`test_*`); the best epoch is
+    chosen on `args.select_on`'s split. With `--distribute auto` all of it runs inside
+    `kt.distribute.auto(...)`; only the chief process writes the run folder (the others
+    write a temporary copy, see `follower_output_dir`).
     """
     with distribution(args):
         args = follower_output_dir(args)
-        return _train(recipe, args, model, train_data, test_data, callbacks, write_results)
+        return _train(recipe, args, model, train_data, test_data, callbacks, write_results,
+                      validation_data)
 
 
-def _train(recipe, args, model, train_data, test_data, callbacks, write_results):
+def _train(recipe, args, model, train_data, test_data, callbacks, write_results,
+           validation_data):
     import keras
 
     import keras_trt as kt
@@ -93,19 +102,31 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
         train_data = load_split(recipe, args, "train")
     if test_data is None:
         test_data = load_split(recipe, args, "test")
+    if validation_data is None and getattr(args, "validation_fraction", 0):
+        validation_data = load_split(recipe, args, "validation")
     if getattr(args, "distribute", "none") == "auto":
         train_data = kt.distribute.shard_dataset(train_data)
         if keras.backend.backend() != "torch":
-            # torchrun: every rank evaluates the whole split (its metrics, summed over
-            # the ranks, give the same ratios), since sharding it would drop test samples.
+            # torchrun: every rank evaluates the whole validation and test splits (their
+            # metrics, summed over the ranks, give the same ratios): sharding would drop
+            # samples to keep the ranks' step counts equal.
             test_data = kt.distribute.shard_dataset(test_data)
+            if validation_data is not None:
+                validation_data = kt.distribute.shard_dataset(validation_data)
     steps = count_batches(train_data)
-    val_steps = count_batches(test_data)
+    test_steps = count_batches(test_data)
+    val_steps = None if validation_data is None else count_batches(validation_data)
     if args.max_steps:
-        steps, val_steps = min(steps, args.max_steps), min(val_steps, args.max_steps)
-        test_data = test_data.take(val_steps)
-    if steps == 0 or val_steps == 0:
-        fail(f"{recipe.dataset}: the {'train' if steps == 0 else 'test'} split is empty")
+        steps, test_steps = min(steps, args.max_steps), min(test_steps, args.max_steps)
+        test_data = test_data.take(test_steps)
+        if validation_data is not None:
+            val_steps = min(val_steps, args.max_steps)
+            validation_data = validation_data.take(val_steps)
+    for split, n in (("train", steps), ("test", test_steps), ("validation", val_steps)):
+        if n == 0:
+            fail(f"{recipe.dataset}: the {split} split is empty")
+    if getattr(args, "select_on", "test") == "validation" and validation_data is None:
+        fail("--select-on validation needs a validation split (--validation-fraction > 0)")
 
     keras.utils.set_random_seed(args.seed)
     if model is None:
@@ -121,6 +142,8 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
     log_path = start_log(out, epochs_done)
     log_learning_rate, save_last = run_callbacks(out)
     cbs = [
+        # First: the test columns must be in the logs that the later callbacks record.
+        test_evaluation(test_data, test_steps),
         kt.callbacks.TerminateOnNonFiniteLoss(raise_error=True),
         log_learning_rate,
         keras.callbacks.CSVLogger(log_path, append=True),
@@ -138,7 +161,8 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
     history = {}
     try:
         h = model.fit(resume.wrap_dataset(train_epoch), epochs=args.epochs,
-                      validation_data=test_data, validation_steps=val_steps, callbacks=cbs,
+                      validation_data=validation_data, validation_steps=val_steps,
+                      callbacks=cbs,
                       verbose=args.verbose, shuffle=False)
         history = h.history
     except kt.callbacks.NonFiniteLossError as e:
@@ -147,14 +171,18 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
         fail("the first epoch did not complete (see the warning above), so there is "
              "nothing to report")
     logs = resume.last_logs
-    best_accuracy, best_loss = resume.best or (None, None)
+    best = best_epochs(read_log(out), args)
     results = {
         "recipe": recipe.name,
         "method": args.method,
         "dataset": {"name": recipe.dataset,
                     "train_loader_args": _jsonable(loader_args(recipe, args, "train")),
                     "test_loader_args": _jsonable(loader_args(recipe, args, "test")),
-                    "steps_per_epoch": steps, "test_steps": val_steps},
+                    "validation_loader_args": (
+                        None if val_steps is None
+                        else _jsonable(loader_args(recipe, args, "validation"))),
+                    "steps_per_epoch": steps, "validation_steps": val_steps,
+                    "test_steps": test_steps},
         "model": {"name": model.name, "trainable_params": _count(model.trainable_weights),
                   "non_trainable_params": _count(model.non_trainable_weights)},
         "loss": model.loss.get_config() if hasattr(model.loss, "get_config") else str(model.loss),
@@ -168,11 +196,12 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
                             "dtype_policy": resolve_policy(args.mixed_precision)},
         "epochs": resume.epochs_completed,
         "epochs_planned": args.epochs,
-        "final_test_accuracy": logs.get("val_accuracy"),
-        "best_test_accuracy": best_accuracy,
-        "best_test_loss": best_loss,
+        "selected_on": getattr(args, "select_on", "test"),
         "best_epoch": resume.best_epoch,
-        "final_test_loss": logs.get("val_mean_logit_crossentropy"),
+        **best,
+        "final_test_accuracy": logs.get("test_accuracy"),
+        "final_test_loss": logs.get("test_mean_logit_crossentropy"),
+        "final_validation_accuracy": logs.get("val_accuracy"),
         "final_train_accuracy": logs.get("accuracy"),
         "final_train_loss": logs.get("loss"),
         "metric_note": BEST_ACCURACY_NOTE,
@@ -190,6 +219,47 @@ def _train(recipe, args, model, train_data, test_data, callbacks, write_results)
     results["history"] = history
     results["model_object"] = model
     return results
+
+
+def test_evaluation(test_data, steps):
+    """A callback that evaluates `test_data` after every epoch and adds its metrics to
+    the epoch's logs as `test_<metric>` (the log and ExactResume's best epoch see them)."""
+    import keras
+
+    class TestEvaluation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            scores = self.model.evaluate(test_data, steps=steps, verbose=0, return_dict=True)
+            logs.update({f"test_{k}": float(v) for k, v in scores.items()})
+
+    return TestEvaluation()
+
+
+def best_epochs(log, args):
+    """The results' epoch-selection fields from log.csv's columns: the best validation
+    epoch (ties: lower validation loss) and its test accuracy, and the paper's best test
+    accuracy over epochs (ties: lower test loss). 1-based epochs; None where a split is
+    missing."""
+    def best(prefix):
+        acc, loss = log.get(f"{prefix}accuracy"), log.get(f"{prefix}mean_logit_crossentropy")
+        if not acc:
+            return None
+        loss = loss or [0.0] * len(acc)
+        return max(range(len(acc)), key=lambda i: (acc[i], -loss[i]))
+
+    v, t = best("val_"), best("test_")
+    test_acc = log.get("test_accuracy")
+    return {
+        "best_validation_accuracy": None if v is None else log["val_accuracy"][v],
+        "best_validation_epoch": None if v is None else v + 1,
+        "test_accuracy_at_best_epoch": (
+            None if test_acc is None else
+            test_acc[(v if getattr(args, "select_on", "test") == "validation" else t)]),
+        "best_test_accuracy": None if t is None else test_acc[t],
+        "best_test_loss": None if t is None else log["test_mean_logit_crossentropy"][t],
+        "best_test_epoch": None if t is None else t + 1,
+    }
 
 
 def _count(weights):
@@ -215,8 +285,10 @@ def summary_line(results):
     fmt = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     paper = results.get("paper_best_test_accuracy_percent")
     return (f"{results['recipe']} [{results['method']}, {results['backend']}]: "
-            f"final test accuracy {fmt(results['final_test_accuracy'])}, best test accuracy "
-            f"{fmt(results['best_test_accuracy'])} (epoch {results['best_epoch']}) after "
+            f"final test accuracy {fmt(results['final_test_accuracy'])}, test accuracy "
+            f"{fmt(results['test_accuracy_at_best_epoch'])} at the best epoch by "
+            f"{results['selected_on']} ({results['best_epoch']}), best test accuracy "
+            f"{fmt(results['best_test_accuracy'])} (paper's protocol) after "
             f"{results['epochs']} epochs"
             + (f"; paper (best): {paper:.2f}%" if paper is not None else ""))
 

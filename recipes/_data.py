@@ -25,6 +25,10 @@ def loader_args(recipe, args, split):
     """Keyword arguments of `keras_trt.data.<recipe.dataset>` for `split`."""
     kwargs = {"split": split, "data_dir": args.data_dir, "batch_size": args.batch_size,
               "seed": args.seed}
+    if split != "test":
+        kwargs.update(validation_fraction=getattr(args, "validation_fraction", 0.0) or 0.0,
+                      validation_seed=getattr(args, "validation_seed", 0),
+                      train_samples=getattr(args, "train_samples", None))
     kwargs.update(recipe.loader_kwargs(args, split))
     return kwargs
 

@@ -1,9 +1,10 @@
 """A recipe run's folder: what it holds, and how `--resume` and `--overwrite` treat it.
 
 ```text
-<output-dir>/log.csv       one row per epoch (cut back to the completed epochs on --resume)
+<output-dir>/log.csv       one row per epoch (cut back to the completed epochs on --resume):
+                           val_* on the validation split, test_* on the test split
              logs/         TensorBoard
-             best.keras    the best epoch by test accuracy (ties: lower test loss)
+             best.keras    the best epoch by --select-on's accuracy (ties: lower loss)
              last.keras    the last completed epoch
              backup/       keras_trt.callbacks.ExactResume's state (what --resume reads)
              results.json
@@ -27,7 +28,8 @@ BACKUP = "backup"
 # Arguments that change the trajectory: a resumed run must use the same values.
 RUN_DEFINING = ("method", "eta", "lam", "decay", "epsilon", "tet_lam", "tet_phi", "tau",
                 "timesteps", "widths", "epochs", "batch_size", "lr", "seed", "max_steps",
-                "mixed_precision", "image_size", "frame_size")
+                "mixed_precision", "image_size", "frame_size", "select_on",
+                "validation_fraction", "validation_seed", "train_samples")
 
 
 def _atomic_write_json(path, obj):
@@ -50,9 +52,10 @@ def run_config(args):
 
 
 def exact_resume(args):
-    """The run's `ExactResume` callback (best.keras by test accuracy, ties broken by the
-    lower test loss, as the reference keeps it), after checking the folder: a run there
-    is continued only with --resume and the same settings, replaced only with --overwrite.
+    """The run's `ExactResume` callback (best.keras by the accuracy of --select-on's split,
+    ties broken by the lower loss, as the reference keeps it), after checking the folder: a
+    run there is continued only with --resume and the same settings, replaced only with
+    --overwrite.
     """
     import keras_trt as kt
 
@@ -66,7 +69,7 @@ def exact_resume(args):
                 os.remove(p)
     os.makedirs(out, exist_ok=True)
     resume = kt.callbacks.ExactResume(
-        os.path.join(out, BACKUP), monitor=("val_accuracy", "val_mean_logit_crossentropy"),
+        os.path.join(out, BACKUP), monitor=selection_monitor(args),
         mode=("max", "min"), best_filepath=os.path.join(out, "best.keras"),
         config=run_config(args))
     saved = resume.read_state()
@@ -104,6 +107,12 @@ def follower_output_dir(args):
     return follower
 
 
+def selection_monitor(args):
+    """The logged metrics that choose the best epoch: accuracy, then loss for ties."""
+    prefix = "val_" if getattr(args, "select_on", "test") == "validation" else "test_"
+    return (f"{prefix}accuracy", f"{prefix}mean_logit_crossentropy")
+
+
 def start_log(output_dir, epochs_done):
     """log.csv keeps the rows of the completed epochs (all of them on a fresh run: none)."""
     path = os.path.join(output_dir, "log.csv")
@@ -123,11 +132,15 @@ def start_log(output_dir, epochs_done):
 
 
 def read_log(output_dir):
-    """log.csv as {column: [values]} (floats)."""
+    """log.csv as {column: [values]} (floats; NaN for Keras' "NA"), without the columns
+    that are NA throughout (CSVLogger adds empty val_* columns to a run without
+    validation data)."""
     path = os.path.join(output_dir, "log.csv")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+    log = {k: [float("nan") if r[k] in ("NA", "") else float(r[k]) for r in rows]
+           for k in (rows[0] if rows else {})}
+    return {k: v for k, v in log.items() if not all(x != x for x in v)}
 
 
 def run_callbacks(output_dir):

@@ -5,8 +5,11 @@
 
 Any recipe's dataset and model (`--recipe`, default `quickstart`: the embedded digits_dvs
 data and a small VGG-style SNN), through `keras_trt.tuning.TRTHyperModel`. Each trial
-trains `--epochs` epochs with the paper's cosine schedule and is scored by its final test
-accuracy (`val_accuracy`). Prints the best trials as a table and saves them to
+trains `--epochs` epochs with the paper's cosine schedule and is scored by its final
+accuracy on a validation split held out of the training data (`val_accuracy`;
+`--validation-fraction`, default 0.1, per class, fixed by `--validation-seed`); the test
+split is never seen by the search (`--select-on test` scores on it instead, as the paper
+chose its hyperparameters). Prints the best trials as a table and saves them to
 `<output-dir>/best_trials.json` and `best_trials.txt`; keras-tuner's own trial folders are
 in `<output-dir>/tuner/`.
 """
@@ -67,6 +70,7 @@ def parse_args(argv=None):
         parser.error(f"--data-dir {args.data_dir} does not exist")
     if args.output_dir is None:
         args.output_dir = os.path.join("runs", f"tune-{args.recipe}")
+    common.resolve_validation(parser, args)
     return recipe, args
 
 
@@ -81,9 +85,11 @@ def main(argv=None):
     keras.config.set_dtype_policy(common.resolve_policy(args.mixed_precision))
     keras.utils.set_random_seed(args.seed)
     train = common.load_split(recipe, args, "train")
-    test = common.load_split(recipe, args, "test")
+    # The trials are scored on `validation` (fit's validation_data: `val_accuracy`).
+    validation = common.load_split(
+        recipe, args, "validation" if args.select_on == "validation" else "test")
     if args.max_steps:
-        train, test = train.take(args.max_steps), test.take(args.max_steps)
+        train, validation = train.take(args.max_steps), validation.take(args.max_steps)
     hypermodel = tuning.TRTHyperModel(
         lambda: recipe.build_model(args), eta=args.eta_range, lam=args.lam_range,
         decay=args.decay_range, learning_rate=args.lr_range, epsilon=args.epsilon,
@@ -93,7 +99,7 @@ def main(argv=None):
         factor=args.hyperband_factor, seed=args.seed,
         directory=os.path.join(args.output_dir, "tuner"), project_name=args.tuner,
         overwrite=not args.resume)
-    tuner.search(train, validation_data=test, epochs=args.epochs, verbose=args.verbose)
+    tuner.search(train, validation_data=validation, epochs=args.epochs, verbose=args.verbose)
     rows = tuning.best_trials(tuner, args.top)
     if not rows or rows[0]["score"] is None:
         common.fail("no trial completed; see the trial logs under "
@@ -103,12 +109,15 @@ def main(argv=None):
     with open(os.path.join(args.output_dir, "best_trials.txt"), "w") as f:
         f.write(table + "\n")
     summary = {"recipe": args.recipe, "dataset": recipe.dataset, "tuner": args.tuner,
-               "objective": tuning.OBJECTIVE, "epochs_per_trial": args.epochs,
+               "objective": tuning.OBJECTIVE, "scored_on": args.select_on,
+               "validation_fraction": args.validation_fraction,
+               "validation_seed": args.validation_seed, "epochs_per_trial": args.epochs,
                "max_trials": args.max_trials, "backend": common.backend_name(),
                "seed": args.seed, "best_trials": rows}
     with open(os.path.join(args.output_dir, "best_trials.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print(f"\nBest trials ({args.tuner} search, {tuning.OBJECTIVE}, {recipe.dataset}):\n")
+    print(f"\nBest trials ({args.tuner} search, {tuning.OBJECTIVE} on the {args.select_on} "
+          f"split, {recipe.dataset}):\n")
     print(table)
     print(f"\nSaved {os.path.join(args.output_dir, 'best_trials.json')} and best_trials.txt")
     return summary

@@ -11,6 +11,8 @@ sops = analysis.synaptic_operations(model, rates)          # SOPs per sample
 energy = analysis.energy_report(model, rates=rates)        # MACs, ACs, pJ per layer
 fi = analysis.fisher_information(model, data, batches=10)  # {"fisher": FI(1..T), "ic": ...}
 surface = analysis.loss_landscape(model, data, steps=21, span=1.0)
+acc_t = analysis.timestep_accuracy(model, data)            # accuracy from t timesteps
+d = analysis.paired_difference(trt_accs, tet_accs)         # per seed, 95% t-interval
 analysis.plot_landscape(surface, "landscape.png")
 table = analysis.early_exit(model, data, criterion="confidence")  # accuracy vs timesteps
 analysis.plot_early_exit(table, "early_exit.png")
@@ -28,8 +30,12 @@ from keras_trt.analysis.firing_rates import firing_rates, lif_layers, synaptic_o
 from keras_trt.analysis.fisher import fisher_information, information_centroid, prefix_losses
 from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_landscape,
                                           random_direction)
+from keras_trt.analysis.statistics import (bootstrap_interval, mean_std,
+                                           paired_difference, t_quantile)
+from keras_trt.analysis.timestep_accuracy import prefix_mean_accuracy, timestep_accuracy
 from keras_trt.analysis.plots import (plot_early_exit, plot_firing_rates,
-                                      plot_firing_rates_over_time, plot_fisher, plot_fisher_epochs, plot_landscape,
+                                      plot_firing_rates_over_time, plot_fisher,
+                                      plot_fisher_epochs, plot_landscape,
                                       plot_landscape_1d, plot_landscapes,
                                       plot_learning_curves)
 
@@ -41,4 +47,6 @@ __all__ = [
     "plot_fisher", "plot_fisher_epochs", "plot_landscape", "plot_landscape_1d",
     "plot_landscapes", "plot_learning_curves", "prefix_losses", "random_direction",
     "read_csv_log", "save_early_exit_csv", "synaptic_operations", "take_arrays",
+    "timestep_accuracy", "prefix_mean_accuracy", "mean_std", "paired_difference",
+    "t_quantile", "bootstrap_interval",
 ]

@@ -276,7 +276,9 @@ def plot_landscape_1d(results, path, title="Loss along direction 1"):
     return save_figure(landscape_1d_figure(results, title), path)
 
 
-_DEFAULT_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+# val_*: a validation split (Keras' validation_data); test_*: the recipes' test split.
+_DEFAULT_METRICS = ("loss", "val_loss", "test_loss", "accuracy", "val_accuracy",
+                    "test_accuracy")
 
 
 def plot_learning_curves(runs, path, metrics=None, weight=0.5, title=None):
@@ -285,8 +287,8 @@ def plot_learning_curves(runs, path, metrics=None, weight=0.5, title=None):
     Args:
         runs: `{label: CSV path, run directory, or {column: values}}` (or one of those).
         path: the PNG to write.
-        metrics: columns to plot (default: those of loss, val_loss, accuracy,
-            val_accuracy that the logs have).
+        metrics: columns to plot (default: those of loss, val_loss, test_loss, accuracy,
+            val_accuracy, test_accuracy that the logs have).
         weight: EMA weight (0.5 as the paper; 0 plots the raw values).
     """
     from keras_trt.analysis.curves import ema, read_csv_log

@@ -4,11 +4,12 @@ import os
 import re
 import warnings
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 
 
 def check_split(split):
-    """Return `split` if it is "train" or "test", else raise ValueError naming the argument."""
+    """Return `split` if it is "train", "validation" (held out of the training split,
+    `keras_trt.data.holdout`) or "test", else raise ValueError naming the argument."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got split={split!r}")
     return split

@@ -8,6 +8,7 @@ import numpy as np
 from keras_trt.data import cache
 from keras_trt.data._common import (check_choice, check_positive_int, check_size,
                                     check_split, list_class_files, split_per_class)
+from keras_trt.data.holdout import check_holdout_args, split_rows
 from keras_trt.data.events import SPLIT_MODES
 
 
@@ -49,9 +50,15 @@ def check_args(split, timesteps, batch_size, split_by, size, num_workers=None):
 
 def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, timesteps, split_by,
                 size, normalize, extend_last, rounding, batch_size, shuffle, augment, seed,
-                cache_dir, num_workers, verbose, representation="counts"):
-    """Frames of `split` (cached on first use) as a batched tf.data.Dataset."""
+                cache_dir, num_workers, verbose, representation="counts",
+                validation_fraction=0.0, validation_seed=0, train_samples=None):
+    """Frames of `split` (cached on first use) as a batched tf.data.Dataset; "validation"
+    selects rows of the training split's cache (`keras_trt.data.holdout`)."""
     size = check_args(split, timesteps, batch_size, split_by, size, num_workers)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
+    rows_of = split
+    if split == "validation":
+        split = "train"
     T = timesteps
     paths, labels = split_per_class(files_by_label, split, 0.9, rounding)
     if not paths:
@@ -84,10 +91,12 @@ def dvs_dataset(*, name, split, root, files_by_label, reader, sensor_size, times
                          describe_sample=lambda i: paths[i])
     from keras_trt.data.pipeline import array_dataset
 
-    train = split == "train"
+    rows = None if split == "test" else split_rows(
+        np.asarray(arrays["y"]), rows_of, validation_fraction, validation_seed, train_samples)
+    train = rows_of == "train"
     return array_dataset(arrays["x"], arrays["y"], batch_size,
                          shuffle=train if shuffle is None else shuffle, seed=seed,
-                         augment=augment)
+                         augment=augment if rows_of != "validation" else None, rows=rows)
 
 
 def warn_missing_classes(name, found, expected):

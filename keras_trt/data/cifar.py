@@ -11,7 +11,10 @@ model.fit(train, validation_data=test, epochs=...)    # x: (B, 32, 32, 3) float3
 
 import os
 
+import numpy as np
+
 from keras_trt.data._common import check_positive_int, check_split, resolve_data_dir
+from keras_trt.data.holdout import check_holdout_args, split_rows
 
 # Normalisation (docs/method.md, CIFAR-10 and CIFAR-100) constants: (mean, std) per channel.
 CIFAR_MEAN_STD = {
@@ -25,7 +28,8 @@ ARCHIVES = {
 
 
 def cifar10(split="train", data_dir=None, batch_size=64, augment=None, shuffle=None,
-            download=False, manual_dir=None, seed=None, cache=True):
+            download=False, manual_dir=None, seed=None, cache=True, validation_fraction=0.0,
+            validation_seed=0, train_samples=None):
     """CIFAR-10 as normalised float32 (B, 32, 32, 3) images and int32 labels.
 
     Training augmentation (default on for "train"; docs/method.md, CIFAR-10 and
@@ -50,17 +54,32 @@ def cifar10(split="train", data_dir=None, batch_size=64, augment=None, shuffle=N
             ``<data_dir>/downloads/manual``.
         seed: seed of shuffling and augmentation (None: different every run).
         cache: keep the decoded uint8 images in memory after the first epoch (180 MB).
+        validation_fraction, validation_seed, train_samples: ``split="validation"`` is a
+            part of the training split held out (no augmentation), "train" the rest,
+            optionally a subset (`keras_trt.data.holdout`; default: none).
     """
     return _cifar("cifar10", split, data_dir, batch_size, augment, shuffle, download,
-                  manual_dir, seed, cache)
+                  manual_dir, seed, cache,
+                  validation_fraction, validation_seed, train_samples)
 
 
 def cifar100(split="train", data_dir=None, batch_size=64, augment=None, shuffle=None,
-             download=False, manual_dir=None, seed=None, cache=True):
+             download=False, manual_dir=None, seed=None, cache=True, validation_fraction=0.0,
+            validation_seed=0, train_samples=None):
     """CIFAR-100 (fine labels, 100 classes), exactly as :func:`cifar10` with the CIFAR-100
     constants mean (0.5071, 0.4867, 0.4408) and std (0.2675, 0.2565, 0.2761)."""
     return _cifar("cifar100", split, data_dir, batch_size, augment, shuffle, download,
-                  manual_dir, seed, cache)
+                  manual_dir, seed, cache,
+                  validation_fraction, validation_seed, train_samples)
+
+
+def _labels(builder, split):
+    """The labels of `split` in file order, read without decoding the images."""
+    import tensorflow_datasets as tfds
+
+    ds = builder.as_dataset(split=split, shuffle_files=False,
+                            decoders={"image": tfds.decode.SkipDecoding()})
+    return np.fromiter((int(r["label"]) for r in tfds.as_numpy(ds)), np.int64)
 
 
 def tfds_builder(name, data_dir=None, download=False, manual_dir=None):
@@ -93,8 +112,9 @@ def tfds_builder(name, data_dir=None, download=False, manual_dir=None):
 
 
 def _cifar(name, split, data_dir, batch_size, augment, shuffle, download, manual_dir, seed,
-           cache):
+           cache, validation_fraction=0.0, validation_seed=0, train_samples=None):
     check_split(split)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
     check_positive_int("batch_size", batch_size)
     builder = tfds_builder(name, data_dir, download, manual_dir)
 
@@ -104,14 +124,24 @@ def _cifar(name, split, data_dir, batch_size, augment, shuffle, download, manual
     from keras_trt.data.pipeline import AUTOTUNE, with_batch_seeds
 
     train = split == "train"
-    augment = train if augment is None else bool(augment)
+    augment = train if augment is None else bool(augment) and split != "validation"
     shuffle = train if shuffle is None else bool(shuffle)
     mean, std = CIFAR_MEAN_STD[name]
-    ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+    source = "test" if split == "test" else "train"
+    ds = builder.as_dataset(split=source, as_supervised=True, shuffle_files=False)
+    n = builder.info.splits[source].num_examples
+    rows = None if split == "test" else split_rows(
+        _labels(builder, source), split, validation_fraction, validation_seed, train_samples)
+    if rows is not None:
+        keep = np.zeros(n, bool)
+        keep[rows] = True
+        keep = tf.constant(keep)
+        ds = ds.enumerate().filter(lambda i, xy: tf.gather(keep, i)).map(lambda i, xy: xy)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(rows)))
+        n = len(rows)
     if cache:
         ds = ds.cache()
     if shuffle:
-        n = builder.info.splits[split].num_examples
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)  # the last partial batch is kept
     if augment:

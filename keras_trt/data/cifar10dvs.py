@@ -25,7 +25,8 @@ SOURCE = ("tonic's CIFAR10DVS download (https://figshare.com/ndownloader/files/3
 
 def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split_by="number",
                 size=48, augment=None, shuffle=None, seed=None, cache_dir=None, num_workers=None,
-                verbose=1, T=None, frames="counts"):
+                verbose=1, T=None, frames="counts", validation_fraction=0.0,
+                validation_seed=0, train_samples=None):
     """CIFAR10-DVS as (B, T, 48, 48, 2) float32 frames in [0, 1] and int32 labels.
 
     Recordings are read with tonic's aedat4 reader (tonic's ``CIFAR10DVS`` class metadata:
@@ -66,6 +67,9 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
         T: deprecated alias of ``timesteps`` (DeprecationWarning).
         frames: "counts" (default, per-polarity counts) or "reference" (the reference's
             binary single-channel 8-bit frames, exactly).
+        validation_fraction, validation_seed, train_samples: a validation split held out
+            of "train" (``split="validation"``) and a training subset
+            (`keras_trt.data.holdout`; default: none).
 
     Raises:
         FileNotFoundError: no recordings under ``data_dir`` (no download is attempted).
@@ -97,4 +101,5 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
         reader="aedat4", sensor_size=SENSOR_SIZE, timesteps=timesteps, split_by=split_by,
         size=size, normalize="max", extend_last=False, rounding="floor", batch_size=batch_size,
         shuffle=shuffle, augment=aug_fn, seed=seed, cache_dir=cache_dir, num_workers=num_workers,
-        verbose=verbose, representation=frames)
+        verbose=verbose, representation=frames, validation_fraction=validation_fraction,
+        validation_seed=validation_seed, train_samples=train_samples)

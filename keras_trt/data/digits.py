@@ -28,6 +28,7 @@ import numpy as np
 from keras_trt.data import cache
 from keras_trt.data._common import (check_choice, check_positive_int, check_size,
                                     check_split, resolve_timesteps)
+from keras_trt.data.holdout import check_holdout_args, split_rows
 
 SENSOR = 32        # sensor side in pixels
 UPSAMPLE = 3       # 8x8 digits -> 24x24, leaving a 4-pixel margin for the saccades
@@ -98,11 +99,13 @@ def split_indices(labels, split):
 
 def digits_dvs(split="train", data_dir=None, batch_size=64, timesteps=10, size=32,
                split_by="number", normalize="max", augment=False, shuffle=None, seed=0,
-               cache_dir=None, verbose=1, T=None):
+               cache_dir=None, verbose=1, T=None, validation_fraction=0.0, validation_seed=0,
+               train_samples=None):
     """Event-camera digits as (B, T, size, size, 2) float32 frames and int32 labels.
 
     Args:
-        split: "train" (1,433 samples) or "test" (364).
+        split: "train" (1,433 samples) or "test" (364); "validation" is a part of "train"
+            held out (`validation_fraction` > 0, see `keras_trt.data.holdout`).
         data_dir: unused (the data is embedded); accepted for the common signature.
         batch_size: samples per batch (the last partial batch is kept).
         timesteps: frames per sample (T). split_by: "number" (equal event counts) or "time".
@@ -115,10 +118,16 @@ def digits_dvs(split="train", data_dir=None, batch_size=64, timesteps=10, size=3
         verbose: 1 (default) prints progress lines to stderr while the cache is built (the
             first call, seconds); 0 prints nothing.
         T: deprecated alias of ``timesteps`` (DeprecationWarning).
+        validation_fraction, validation_seed, train_samples: the validation split held
+            out of "train" and a training subset (`keras_trt.data.holdout`; default: none).
     """
     del data_dir
     T = resolve_timesteps(timesteps, T, default=10)
     check_split(split)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
+    rows_of = split
+    if split == "validation":
+        split = "train"   # the cached arrays are the training split's; rows select the part
     check_positive_int("timesteps", T)
     check_positive_int("batch_size", batch_size)
     check_choice("split_by", split_by, ("number", "time"))
@@ -157,6 +166,10 @@ def digits_dvs(split="train", data_dir=None, batch_size=64, timesteps=10, size=3
     if augment:
         from keras_trt.data.augment import dvs_flip_roll
         aug_fn = dvs_flip_roll
+    rows = None if split == "test" else split_rows(
+        np.asarray(arrays["y"]), rows_of, validation_fraction, validation_seed, train_samples)
+    if rows_of == "validation":
+        aug_fn = None    # a validation split measures the model, never augments
     return array_dataset(arrays["x"], arrays["y"], batch_size,
-                         shuffle=(split == "train") if shuffle is None else shuffle,
-                         seed=seed, augment=aug_fn)
+                         shuffle=(rows_of == "train") if shuffle is None else shuffle,
+                         seed=seed, augment=aug_fn, rows=rows)

@@ -16,7 +16,10 @@ import math
 import os
 import re
 
+import numpy as np
+
 from keras_trt.data._common import check_positive_int, check_size, check_split, resolve_data_dir
+from keras_trt.data.holdout import check_holdout_args, split_rows
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -61,7 +64,8 @@ def list_images(data_dir, split):
 
 
 def imagenet100(split="train", data_dir=None, batch_size=64, augment=None, shuffle=None,
-                seed=None, image_size=224, resize_size=256):
+                seed=None, image_size=224, resize_size=256, validation_fraction=0.0,
+                validation_seed=0, train_samples=None):
     """ImageNet-100 as normalised float32 (B, 224, 224, 3) images and int32 labels (0..99).
 
     Train (``augment``, default on for "train"): torchvision's RandomResizedCrop(224)
@@ -76,6 +80,9 @@ def imagenet100(split="train", data_dir=None, batch_size=64, augment=None, shuff
         data_dir: folder holding ``train/`` and ``val/``; default ``$KERAS_TRT_DATA_DIR``.
         batch_size, augment, shuffle, seed: as :func:`keras_trt.data.cifar10`.
         image_size: output side (224). resize_size: test-time shorter side (256).
+        validation_fraction, validation_seed, train_samples: ``split="validation"`` is a
+            part of ``train/`` held out (test transform), "train" the rest, optionally a
+            subset (`keras_trt.data.holdout`; default: none).
 
     A corrupt or unreadable image stops the epoch with an error whose message names the
     file and what was expected (decoded images are uint8, so they cannot hold NaN).
@@ -83,7 +90,13 @@ def imagenet100(split="train", data_dir=None, batch_size=64, augment=None, shuff
     check_positive_int("batch_size", batch_size)
     image_size = check_size(image_size, "image_size")
     check_positive_int("resize_size", resize_size)
-    paths, labels = list_images(data_dir, split)
+    check_split(split)
+    check_holdout_args(validation_fraction, validation_seed, train_samples, split)
+    paths, labels = list_images(data_dir, "test" if split == "test" else "train")
+    rows = None if split == "test" else split_rows(
+        np.asarray(labels), split, validation_fraction, validation_seed, train_samples)
+    if rows is not None:
+        paths, labels = [paths[i] for i in rows], [labels[i] for i in rows]
 
     import tensorflow as tf
 

@@ -25,7 +25,7 @@ LAYOUT = ("<data_dir>/NCALTECH101/Caltech101/<class>/image_NNNN.bin (tonic's sav
 
 def ncaltech101(split="train", data_dir=None, batch_size=64, timesteps=10, split_by="number",
                 size=48, shuffle=None, seed=None, cache_dir=None, num_workers=None, verbose=1,
-                T=None):
+                T=None, validation_fraction=0.0, validation_seed=0, train_samples=None):
     """N-Caltech101 as (B, T, 48, 48, 2) float32 raw event counts and int32 labels.
 
     Recordings are read with tonic's ATIS reader (``tonic.io.read_mnist_file`` with
@@ -39,7 +39,8 @@ def ncaltech101(split="train", data_dir=None, batch_size=64, timesteps=10, split
     file order train, the rest test. No augmentation (docs/method.md, N-Caltech101).
 
     Args: as :func:`keras_trt.data.dvs_cifar10` (no ``augment``): ``timesteps`` (T=
-    is its deprecated alias), ``num_workers`` framing threads, ``verbose`` progress lines.
+    is its deprecated alias), ``num_workers`` framing threads, ``verbose`` progress lines,
+    ``validation_fraction``/``validation_seed``/``train_samples`` (`keras_trt.data.holdout`).
 
     Raises:
         FileNotFoundError: no recordings under ``data_dir`` (no download is attempted).
@@ -63,7 +64,8 @@ def ncaltech101(split="train", data_dir=None, batch_size=64, timesteps=10, split
         size=size,
         normalize=None, extend_last=True, rounding="ceil", batch_size=batch_size,
         shuffle=shuffle, augment=None, seed=seed, cache_dir=cache_dir, num_workers=num_workers,
-        verbose=verbose)
+        verbose=verbose, validation_fraction=validation_fraction,
+        validation_seed=validation_seed, train_samples=train_samples)
 
 
 def class_names(data_dir=None):

@@ -28,20 +28,26 @@ def with_batch_seeds(ds, seed):
     return tf.data.Dataset.zip((ds, seeds))
 
 
-def array_dataset(x, y, batch_size, shuffle, seed=None, augment=None):
+def array_dataset(x, y, batch_size, shuffle, seed=None, augment=None, rows=None):
     """Batches of rows of the (possibly memory-mapped) arrays `x`, `y`.
+
+    `rows`: only these row indices (e.g. a validation split's, `keras_trt.data.holdout`).
 
     Indices are shuffled (a full permutation each epoch, like PyTorch's DataLoader), then
     batched, then each batch is read with one fancy-indexing call, sorted for sequential
     disk access (order inside a batch does not matter to training). `augment(x, seed)`
     runs on the whole batch in TensorFlow.
     """
-    n = len(y)
-    if len(x) != n:
-        raise ValueError(f"x and y differ in length: {len(x)} vs {n}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     x_shape = tuple(x.shape[1:])
     y = np.asarray(y, np.int32)
-    ds = tf.data.Dataset.range(n)
+    if rows is None:
+        n = len(y)
+        ds = tf.data.Dataset.range(n)
+    else:
+        n = len(rows)
+        ds = tf.data.Dataset.from_tensor_slices(np.asarray(rows, np.int64))
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)  # drop_remainder=False: the last partial batch is kept

@@ -22,6 +22,7 @@ def test_quickstart_reduced_budget(recipe_module, tmp_path, capsys):
     for method in METHODS:
         assert method.upper() in printed.split("train acc")[-1]
     assert "gap" in printed
+    assert "python recipes/study.py" in printed.split("gap")[-1]   # the study's finding
     for f in ("results.json", "table.txt", "learning_curves.png", "sdt/log.csv",
               "trt/results.json", "trt/best.keras"):
         assert (out / f).exists(), f

@@ -48,7 +48,10 @@ def test_recipe_end_to_end(name, recipe_module, request, tmp_path):
     assert saved["epochs"] == 1 and saved["dataset"]["name"] == results["dataset"]["name"]
     assert 0.0 <= saved["final_test_accuracy"] <= 1.0
     assert saved["best_test_accuracy"] >= saved["final_test_accuracy"]
-    assert "best test accuracy over all epochs" in saved["metric_note"]
+    assert "is the paper's protocol" in saved["metric_note"]
+    # the best epoch is chosen on a validation split held out of the training data
+    assert saved["selected_on"] == "validation" and saved["dataset"]["validation_steps"] >= 1
+    assert saved["test_accuracy_at_best_epoch"] == saved["final_test_accuracy"]   # 1 epoch
     hp = saved["hyperparameters"]
     assert hp["optimizer"].startswith("Adam") and hp["data_dir"] == str(data_dir)
     assert (out / "log.csv").read_text().startswith("epoch,")

@@ -1,0 +1,83 @@
+"""recipes/study.py on a tiny budget: the table's shape, the statistics against a hand
+computation from the per-run results, skipping finished runs."""
+
+import csv
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+TINY = ["--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--timesteps", "2",
+        "--widths", "4,8", "--verbose", "0", "--fisher-batches", "1", "--methods", "tet,trt",
+        "--jit", "off"]   # compiling costs more than one step
+T_975_DF1 = 12.706204736174694     # Student t quantile 0.975, 1 degree of freedom
+
+
+def test_study_tiny(recipe_module, tmp_path, capsys):
+    """Two seeds x two methods on torch. (Each seed re-draws digits_dvs's emulated events
+    and each run compiles its own functions: TensorFlow and JAX run the one-seed test.)"""
+    if BACKEND != "torch":
+        pytest.skip("two seeds on torch; one seed on every backend below (time budget)")
+    study = recipe_module("study")
+    out = tmp_path / "study"
+    result = study.main([*TINY, "--seeds", "2", "--output-dir", str(out)])
+    printed = capsys.readouterr().out
+    assert "[study] run 1/4: TET seed 0" in printed and "[study] run 4/4: TRT seed 1" in printed
+    assert "about" in printed.split("run 2/4")[1].splitlines()[0]     # time left estimate
+    for name in ("table.txt", "study.json", "runs.csv", "summary.csv", "learning_curves.png",
+                 "timestep_accuracy.png"):
+        assert (out / name).is_file(), name
+    saved = json.loads((out / "study.json").read_text())
+    runs = saved["runs"]
+    assert [(r["label"], r["seed"]) for r in runs] == [("tet", 0), ("trt", 0), ("tet", 1),
+                                                       ("trt", 1)]
+    for r in runs:
+        assert len(r["accuracy_by_timesteps"]) == 2
+        assert r["gap"] == pytest.approx(r["train_accuracy"] - r["final_test_accuracy"])
+        assert 0 <= r["firing_rate"] <= 1 and 1 <= r["ic"] <= 2
+    # mean and sample std by hand
+    for label in ("tet", "trt"):
+        values = [r["final_test_accuracy"] for r in runs if r["label"] == label]
+        stat = saved["summary"][label]["final_test_accuracy"]
+        assert stat["mean"] == pytest.approx((values[0] + values[1]) / 2)
+        assert stat["std"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
+    # the paired t-interval of TRT - TET by hand: n = 2, df = 1
+    (diff,) = saved["differences"]
+    assert (diff["a"], diff["b"]) == ("trt", "tet")
+    d = [runs[1]["gap"] - runs[0]["gap"], runs[3]["gap"] - runs[2]["gap"]]
+    mean, sd = (d[0] + d[1]) / 2, abs(d[0] - d[1]) / math.sqrt(2)
+    half = T_975_DF1 * sd / math.sqrt(2)
+    got = diff["gap"]
+    np.testing.assert_allclose([got["mean"], got["low"], got["high"]],
+                               [mean, mean - half, mean + half], atol=1e-12)
+    table = (out / "table.txt").read_text()
+    assert "95% Student t-interval" in table and "TRT - TET" in table
+    assert table.count("±") >= 2 * (6 + 2)     # 6 metrics and T=2 rows, 2 methods
+    with open(out / "runs.csv") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert result["summary"].keys() == {"tet", "trt"}
+
+    # Run again: every run is finished, so nothing trains and the table is the same.
+    study.main([*TINY, "--seeds", "2", "--output-dir", str(out)])
+    assert capsys.readouterr().out.count("finished before: skipped") == 4
+    assert (out / "table.txt").read_text() == table
+
+
+def test_study_one_seed(recipe_module, tmp_path):
+    """Every backend: one seed, the difference by hand, no interval from one pair."""
+    study = recipe_module("study")
+    out = tmp_path / "study1"
+    saved = study.main([*TINY, "--seeds", "1", "--output-dir", str(out)])
+    tet, trt = saved["runs"]
+    assert (tet["label"], trt["label"]) == ("tet", "trt")
+    assert saved["summary"]["trt"]["gap"]["mean"] == pytest.approx(trt["gap"])
+    assert saved["summary"]["trt"]["gap"]["std"] == 0.0
+    (diff,) = saved["differences"]
+    got = diff["final_test_accuracy"]
+    assert got["mean"] == pytest.approx(trt["final_test_accuracy"] - tet["final_test_accuracy"])
+    assert math.isnan(got["half_width"])
+    assert "n/a (one seed)" in (out / "table.txt").read_text()
+    assert len(trt["accuracy_by_timesteps"]) == 2 and 1 <= trt["ic"] <= 2
