@@ -18,14 +18,14 @@ def data(n=16, seed=0):
     return x, y
 
 
-def build(seed, batch_norm, optimizer="sgd"):
+def build(seed, batch_norm, optimizer="sgd", sync=None):
     """A small SNN with TRT's penalty (lam large enough that counting it twice would
     show); `batch_norm` adds a TemporalBatchNorm before the LIF."""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((T, F))
     h = kt.TimeDistributed(keras.layers.Dense(8))(inputs)
     if batch_norm:
-        h = kt.TemporalBatchNorm()(h)
+        h = kt.TemporalBatchNorm(sync=sync)(h)
     h = kt.LIF()(h)
     model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(C))(h))
     opt = (keras.optimizers.SGD(0.5) if optimizer == "sgd"

@@ -60,6 +60,14 @@ def main(out):
     if r == 0:
         model.save(os.path.join(out, "bn.keras"))
 
+    # 1 + 2 with TemporalBatchNorm(sync=True): statistics over the global batch, so one
+    # step on 2 x 4 samples is one process's step on the 8.
+    model = cases.build(cases.BN_SEED, batch_norm=True, sync=True)
+    xs, ys = torch_ddp.shard_dataset((x[:8], y[:8]))
+    model.fit(xs, ys, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for i, value in enumerate(weights(model)):
+        arrays[f"sync_w{i}"] = value
+
     # 4: ExactResume, interrupted after epoch 1 and resumed, vs uninterrupted (Adam,
     # shuffled arrays, both ranks seeded alike).
     xs, ys = torch_ddp.shard_dataset((x, y))

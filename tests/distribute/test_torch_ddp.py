@@ -131,6 +131,24 @@ def test_moving_statistics_per_rank_rank_zeros_kept(ranks):
         np.testing.assert_allclose(arrays["bn_moving_variance"], variance, atol=1e-6)
 
 
+def test_sync_batch_norm_step_equals_one_process_on_the_global_batch(ranks):
+    """TemporalBatchNorm(sync=True): one SGD step on 2 ranks x 4 samples gives the
+    weights and moving statistics of one process's step on the 8 (TRT penalty included),
+    which per-rank statistics do not (test_moving_statistics_per_rank_rank_zeros_kept)."""
+    from tests.distribute import _torch_ddp_cases as cases
+
+    _, results = ranks
+    x, y = cases.data(16)
+    model = cases.build(cases.BN_SEED, batch_norm=True, sync=False)
+    model.fit(x[:8][np.r_[0:8:2, 1:8:2]], y[:8][np.r_[0:8:2, 1:8:2]], batch_size=8,
+              epochs=1, shuffle=False, verbose=0)
+    expected = [keras.ops.convert_to_numpy(v) for v in model.weights]
+    for _, arrays in results:
+        got = [arrays[f"sync_w{i}"] for i in range(len(expected))]
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, atol=1e-5)
+
+
 def test_saved_model_loads_in_one_process(ranks):
     """Rank 0's .keras file gives every rank's predictions, and its evaluation on all
     samples is what the 2 ranks reported on their shards."""
