@@ -32,17 +32,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _median_ms(fn, steps):
-    fn()                                    # compile
-    fn()                                    # warm up
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def _compiled(model, x, backward, xla):
     """A no-argument function running model(x) (and its backward pass), compiled."""
     import keras
@@ -114,7 +103,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--timesteps", type=int, default=10)
     parser.add_argument("--size", type=int, default=48)
-    parser.add_argument("--steps", type=int, default=3, help="timed runs per piece (median)")
+    parser.add_argument("--steps", type=int, default=3,
+                        help="rounds: timed runs per piece (median)")
     parser.add_argument("--xla", action="store_true", help="TensorFlow: jit_compile=True")
     parser.add_argument("--only", default="", help="comma-separated row names to run")
     args = parser.parse_args(argv)
@@ -133,18 +123,14 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.random((args.batch,) + shape, dtype="float32")
     y = rng.integers(0, 10, args.batch)
-    default_loop = "scan" if backend == "jax" else "unroll"
-    other_loop = "unroll" if default_loop == "scan" else "scan"
+    default_loop, other_loop = "unroll", "scan"      # "auto" is the unrolled loop
 
-    rows = []
+    pieces = []
     only = set(filter(None, args.only.split(",")))
 
     def run(name, make):
-        if only and name not in only:
-            return
-        ms = _median_ms(make(), args.steps)
-        rows.append((name, ms))
-        print(f"{name:<40} {ms:9.1f} ms", flush=True)
+        if not only or name in only:
+            pieces.append((name, make))
 
     convs = _stack(shape, batch_norm=False)
     run("convs forward", lambda: _compiled(convs, x, False, args.xla))
@@ -157,7 +143,8 @@ def main(argv=None):
         run(f"VGGSNN ({loop}) forward+backward",
             lambda m=model: _compiled(m, x, True, args.xla))
     model = kt.models.VGGSNN(num_classes=10, input_shape=shape)
-    run("penalty value+gradient", lambda: _penalty_fn(model, args.timesteps, args.xla))
+    run("penalty value+gradient",
+        lambda m=model: _penalty_fn(m, args.timesteps, args.xla))
     for loop in (default_loop, other_loop):
         model = kt.models.VGGSNN(num_classes=10, input_shape=shape, time_loop=loop)
         model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
@@ -165,6 +152,25 @@ def main(argv=None):
                       jit_compile=True if backend == "jax" else args.xla)
         run(f"train step ({loop})",
             lambda m=model: lambda: float(m.train_on_batch(x, y, return_dict=True)["loss"]))
+    # The machine may be shared: every piece is compiled and warmed up first, then the
+    # pieces are timed in turn, one run each per round, so that a change in load shifts
+    # all of them alike; the median over the rounds per piece.
+    fns = []
+    for name, make in pieces:
+        fn = make()
+        fn()
+        fn()
+        fns.append((name, fn))
+    times = {name: [] for name, _ in fns}
+    for _ in range(args.steps):
+        for name, fn in fns:
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    rows = [(name, 1000 * statistics.median(times[name])) for name, _ in fns]
+    for name, ms in rows:
+        print(f"{name:<40} {ms:9.1f} ms  (runs: "
+              + ", ".join(f"{1000 * t:.0f}" for t in times[name]) + ")", flush=True)
     return rows
 
 
