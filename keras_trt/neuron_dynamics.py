@@ -22,7 +22,6 @@ np.testing.assert_array_equal(np.asarray(lif_multistep(x)), np.asarray(lif_multi
 ```
 """
 
-import keras
 from keras import ops
 
 from keras_trt import backend
@@ -36,9 +35,12 @@ TIME_LOOPS = ("auto", "unroll", "scan")
 def _resolve_time_loop(time_loop):
     if time_loop != "auto":
         return time_loop
-    # Measured: ops.scan is fastest under jax.jit; on torch the unrolled
-    # loop is fastest eagerly; TensorFlow's XLA path cannot compile scan's gradient.
-    return "scan" if keras.backend.backend() == "jax" else "unroll"
+    # Measured (benchmarks/profile_subgraphs.py, docs/performance.md): the unrolled loop
+    # is the fastest everywhere. Under jax.jit the full-size VGGSNN forward+backward takes
+    # about 1.7x as long with scan (the while loop's stacking and reversed slicing of
+    # whole (T, B, H, W, C) tensors); eagerly, JAX's scan compiles its body at every
+    # call; TensorFlow's XLA path cannot compile scan's gradient.
+    return "unroll"
 
 
 def lif_multistep(
@@ -64,7 +66,7 @@ def lif_multistep(
         detach_reset: stop the gradient through the spike in the reset (the reference
             code does not: default False).
         time_loop: "unroll" (a Python loop over the static T), "scan" (`keras.ops.scan`)
-            or "auto" (the faster of the two on the current backend).
+            or "auto" (the unrolled loop: measured the faster on every backend).
         return_membrane: also return the membrane potential after each reset.
         initial_membrane: the membrane before the first timestep, shaped like one frame
             (B, ...) (default: `v_reset`, or 0 for a soft reset). A stateful `LIF` passes
