@@ -147,7 +147,8 @@ def main(out):
     labels = np.arange(n) % 4
     results = common.train(
         recipe, args, train_data=array_dataset(xs, labels, 4, shuffle=True, seed=0),
-        test_data=array_dataset(xs, labels, 4, shuffle=False))
+        test_data=array_dataset(xs, labels, 4, shuffle=False),
+        validation_data=array_dataset(xs[:8], labels[:8], 4, shuffle=False))
     with open(os.path.join(out, "recipe", "results.json")) as f:
         saved = json.load(f)
     report["recipe_replicas"] = saved["hyperparameters"]["replicas"]
