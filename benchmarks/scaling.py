@@ -3,7 +3,7 @@
 
 TensorFlow and JAX run in one subprocess each with two virtual CPU devices (TensorFlow:
 two logical CPU devices; JAX: `--xla_force_host_platform_device_count=2`); torch runs two
-gloo processes under torchrun when `keras_trt.distribute.torch_ddp` is installed. Each
+gloo processes under torchrun when `keras_trt.backend.distribute.torch` is installed. Each
 trains the same global batches from the same initial weights once on one device and once
 on two, and prints the median step time of both and the largest weight difference after
 the last step (sync tdBN and the once-per-step TRT penalty make the two runs the same
@@ -112,8 +112,8 @@ def run_backend(backend, args):
     if backend == "jax":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     if backend == "torch":
-        if importlib.util.find_spec("keras_trt.distribute.torch_ddp") is None:
-            return {"backend": "torch", "skipped": "keras_trt.distribute.torch_ddp is not "
+        if importlib.util.find_spec("keras_trt.backend.distribute.torch") is None:
+            return {"backend": "torch", "skipped": "keras_trt.backend.distribute.torch is not "
                     "installed: no torch data-parallel engine to measure"}
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                    script, *common]

@@ -9,9 +9,10 @@ calls of the model check it eagerly (`keras_trt.model_inputs`): an input of the 
 number of timesteps, frame shape or rank, and class labels outside the model's classes,
 raise one clear ValueError on every backend.
 
-Under `torchrun` (torch backend, `keras_trt.distribute.torch_ddp` initialised), `fit`,
-`evaluate` and `predict` run data-parallel: gradients averaged over the processes, weights
-broadcast from rank 0, metrics over every process's samples (see that module).
+Under `torchrun` (torch backend, `kt.distribute.initialize()` called), `fit`, `evaluate`
+and `predict` run data-parallel: gradients averaged over the processes, weights
+broadcast from rank 0, metrics over every process's samples (see docs/distributed.md);
+`train_on_batch`, which would not be synchronised, raises a RuntimeError there.
 
 Example:
 
@@ -38,7 +39,7 @@ from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
 from keras_trt import backend, model_inputs, precision, regularizers
-from keras_trt.distribute import torch_ddp
+from keras_trt import distribute
 
 __all__ = ["SpikingModel"]
 
@@ -152,7 +153,7 @@ class SpikingModel(keras.Model):
             return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_metrics_result(self):
-        return torch_ddp.global_metrics_result(self, super().get_metrics_result)
+        return distribute.global_metrics_result(self, super().get_metrics_result)
 
     def __call__(self, *args, **kwargs):
         if args or "inputs" in kwargs:
@@ -162,21 +163,22 @@ class SpikingModel(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         model_inputs.check_data(self, x, y)
         model_inputs.check_validation_data(self, kwargs.get("validation_data"))
-        args, kwargs = torch_ddp.distributed_arguments(self, "fit", args, kwargs)
+        args, kwargs = distribute.distributed_arguments(self, "fit", args, kwargs)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         model_inputs.check_data(self, x, y)
-        args, kwargs = torch_ddp.distributed_arguments(self, "evaluate", args, kwargs)
+        args, kwargs = distribute.distributed_arguments(self, "evaluate", args, kwargs)
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         model_inputs.check_data(self, x)
-        args, kwargs = torch_ddp.distributed_arguments(self, "predict", args, kwargs)
+        args, kwargs = distribute.distributed_arguments(self, "predict", args, kwargs)
         return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         model_inputs.check_data(self, x, y, read_device_labels=False)
+        distribute.check_train_on_batch(self)
         return super().train_on_batch(x, y, *args, **kwargs)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):

@@ -4,8 +4,10 @@
   CPUs), `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several workers.
 - JAX: `keras.distribution.DataParallel` over the local devices; several hosts join
   through `keras.distribution.initialize` (its `KERAS_DISTRIBUTION_*` variables).
-- torch: `torch.distributed` (DDP) in processes started by `torchrun`
-  (`keras_trt.distribute.torch_ddp`).
+- torch: `torch.distributed` (DDP semantics) in processes started by `torchrun`.
+
+The engines live in `keras_trt.backend.distribute` (one module per backend); this
+module dispatches to the current backend's.
 
 Build, compile and fit the model inside `auto()`. With one device (one process) it
 changes nothing: the same numbers as without it.
@@ -13,8 +15,14 @@ changes nothing: the same numbers as without it.
 - `auto(devices=None, sync_batch_norm=False)`: the context manager above.
   `sync_batch_norm=True` makes every `TemporalBatchNorm` built inside it (without an
   explicit `sync=`) compute its statistics over the global batch.
-- `num_replicas()`: the replicas training in sync (1 outside `auto()`).
-- `is_chief()`: whether this process writes checkpoints and logs (only one does).
+- `initialize(timeout_s=None)`: joins the other processes of a multi-process launch
+  before the model is built (torch under torchrun: the process group; `auto()` does it
+  too, without a timeout).
+- `launched_by_torchrun()`: whether torchrun's environment variables are set.
+- `num_replicas()`: the replicas training in sync (1 outside `auto()`; torchrun: the
+  processes).
+- `is_chief()`: whether this process writes checkpoints and logs (only one does;
+  torchrun: rank 0).
 - `shard_dataset(ds)`: this process's share of a `tf.data` pipeline where the engine
   does not share it out itself (several JAX hosts, torchrun); unchanged elsewhere.
 - `cross_replica_mean(x)`: the mean of `x` over the replicas inside a training step
@@ -39,11 +47,12 @@ with kt.distribute.auto():            # one device here: changes nothing
 import contextlib
 import contextvars
 import importlib
+import os
 
 import keras
 
-__all__ = ["auto", "num_replicas", "is_chief", "shard_dataset", "cross_replica_mean",
-           "sync_batch_norm_default"]
+__all__ = ["auto", "initialize", "launched_by_torchrun", "num_replicas", "is_chief",
+           "shard_dataset", "cross_replica_mean", "sync_batch_norm_default"]
 
 _SYNC_BATCH_NORM = contextvars.ContextVar("keras_trt_sync_batch_norm", default=False)
 _ACTIVE = contextvars.ContextVar("keras_trt_distribution", default=None)
@@ -53,20 +62,21 @@ def _backend():
     return keras.backend.backend()
 
 
+_ENGINES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
 def _engine():
     """The module of the current backend's engine (imported on first use)."""
     name = _backend()
-    if name == "torch":
-        return _torch_engine()
-    if name in ("tensorflow", "jax"):
-        return importlib.import_module(f"keras_trt.distribute.{name}")
-    raise NotImplementedError(f"keras_trt.distribute: no data-parallel engine for the Keras "
-                              f"backend {name!r}; supported: jax, tensorflow, torch.")
+    if name not in _ENGINES:
+        raise NotImplementedError(f"keras_trt.distribute: no data-parallel engine for the "
+                                  f"Keras backend {name!r}; supported: jax, tensorflow, torch.")
+    return importlib.import_module(f"keras_trt.backend.distribute.{_ENGINES[name]}")
 
 
-def _torch_engine():
-    # Imported on first use: it is only needed on the torch backend.
-    return importlib.import_module("keras_trt.distribute.torch_ddp")
+def _torch_fit():
+    return importlib.import_module("keras_trt.backend.distribute.torch_fit")
 
 
 class _Distributed(contextlib.AbstractContextManager):
@@ -87,13 +97,9 @@ class _Distributed(contextlib.AbstractContextManager):
     def __enter__(self):
         stack = contextlib.ExitStack()
         try:
-            name = _backend()
             outer = _ACTIVE.get()
             if outer is not None:   # nested: the outer context's engine stays in charge
                 self.engine = outer.engine
-            elif name == "torch":
-                if _torch_engine().launched_by_torchrun():
-                    _torch_engine().initialize()
             else:
                 self.engine = _engine().make(self.devices)
                 if self.engine is not None:
@@ -140,6 +146,34 @@ def auto(devices=None, sync_batch_norm=False):
     return _Distributed(devices, sync_batch_norm)
 
 
+def initialize(timeout_s=None):
+    """Joins the other processes of a multi-process launch; call it before building the
+    model.
+
+    - torch: the process group of this `torchrun` launch, from its environment
+      variables (gloo on CPU; NCCL when CUDA is available, with this process on the GPU
+      `LOCAL_RANK`, so that the model's variables are created there). Idempotent; a
+      RuntimeError outside torchrun. `timeout_s`: how long a collective may wait for
+      the other ranks before failing (None: torch's default).
+    - JAX: `keras.distribution.initialize()` when `KERAS_DISTRIBUTION_NUM_PROCESSES` is
+      above 1; TensorFlow: nothing (the strategy `auto()` creates joins `TF_CONFIG`'s
+      workers). `auto()` calls it too (without a timeout).
+
+    ```python
+    import keras_trt as kt
+    if kt.distribute.launched_by_torchrun():
+        kt.distribute.initialize(timeout_s=600)
+    ```
+    """
+    _engine().initialize(timeout_s)
+
+
+def launched_by_torchrun():
+    """Whether torchrun's environment variables (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_ADDR, MASTER_PORT) are all set."""
+    return all(name in os.environ for name in _TORCHRUN_VARIABLES)
+
+
 def sync_batch_norm_default():
     """The `sync` that a `TemporalBatchNorm` built now takes when given none."""
     return _SYNC_BATCH_NORM.get()
@@ -147,15 +181,11 @@ def sync_batch_norm_default():
 
 def num_replicas():
     """The number of replicas training in sync (devices x hosts; torchrun: processes)."""
-    if _backend() == "torch":
-        return _torch_engine().world_size()
     return _engine().num_replicas()
 
 
 def is_chief():
     """Whether this process is the one that writes checkpoints, logs and results."""
-    if _backend() == "torch":
-        return _torch_engine().rank() == 0
     return _engine().is_chief()
 
 
@@ -170,8 +200,6 @@ def shard_dataset(ds):
     otherwise): an epoch's last partial batch loses fewer samples than there are devices.
     Call it inside `auto()`.
     """
-    if _backend() == "torch":
-        return _torch_engine().shard_dataset(ds)
     return _engine().shard_dataset(ds)
 
 
@@ -179,13 +207,32 @@ def reduces_across_replicas():
     """Whether each replica runs its own training step here (TensorFlow's replicas,
     torchrun's processes), so that a global statistic needs `cross_replica_mean`; False
     on JAX, whose step is one program on the global batch."""
-    if _backend() == "torch":
-        return _torch_engine().world_size() > 1
     return _engine().reduces_across_replicas()
 
 
 def cross_replica_mean(x):
     """The mean of `x` over the replicas of a training step (`x` outside one)."""
-    if _backend() == "torch":
-        return _torch_engine().all_reduce_mean(x)
     return _engine().cross_replica_mean(x)
+
+
+# -------------------------------------------- hooks of keras_trt.SpikingModel (torch only)
+def distributed_arguments(model, mode, args, kwargs):
+    """`(args, kwargs)` of `model.<mode>` ("fit", "evaluate", "predict") for a torchrun
+    run (progress bars on rank 0, fit's synchronising callback); unchanged elsewhere."""
+    if _backend() != "torch":
+        return args, kwargs
+    return _torch_fit().distributed_arguments(model, mode, args, kwargs)
+
+
+def global_metrics_result(model, result_fn):
+    """`result_fn()` over every torchrun process's samples; `result_fn()` elsewhere."""
+    if _backend() != "torch":
+        return result_fn()
+    return _torch_fit().global_metrics_result(model, result_fn)
+
+
+def check_train_on_batch(model):
+    """Refuses `train_on_batch` where it would not be synchronised (several torchrun
+    processes: a RuntimeError); nothing elsewhere."""
+    if _backend() == "torch":
+        _torch_fit().check_train_on_batch(model)

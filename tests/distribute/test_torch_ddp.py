@@ -1,4 +1,4 @@
-"""`keras_trt.distribute.torch_ddp`: `SpikingModel.fit` / `evaluate` on 2 gloo processes
+"""The torch engine of `kt.distribute` (`keras_trt.backend.distribute.torch`): `SpikingModel.fit` / `evaluate` on 2 gloo processes
 (torchrun on 127.0.0.1) against one process on the same global data.
 
 One torchrun launch runs every scenario (tests/distribute/_torch_ddp_worker.py); the
@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import BACKEND
 
-pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="torch_ddp: torch backend only")
+pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="the torch engine: torch backend only")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,16 +50,18 @@ def ranks(tmp_path_factory):
 
 
 def test_initialize_outside_torchrun_raises(monkeypatch):
-    from keras_trt.distribute import torch_ddp
+    import keras_trt as kt
+    from keras_trt.backend.distribute import torch as engine
 
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
+    assert not kt.distribute.launched_by_torchrun()
     with pytest.raises(RuntimeError, match="not launched by torchrun"):
-        torch_ddp.initialize()
-    assert not torch_ddp.is_initialized()
-    assert (torch_ddp.world_size(), torch_ddp.rank()) == (1, 0)
+        kt.distribute.initialize()
+    assert not engine.is_initialized()
+    assert (kt.distribute.num_replicas(), kt.distribute.is_chief()) == (1, True)
     x = np.arange(5)
-    assert torch_ddp.shard_dataset(x) is x
+    assert kt.distribute.shard_dataset(x) is x
 
 
 def test_steps_equal_one_process_with_the_global_batch(ranks):
@@ -201,6 +203,15 @@ def test_unequal_steps_refused_on_every_rank(ranks):
     _, results = ranks
     for logs, _ in results:
         assert "rank 0: 3, rank 1: 2" in logs["unequal_steps_error"]
+
+
+def test_train_on_batch_is_refused_on_every_rank(ranks):
+    """It would apply each rank's own gradients (the weights would drift apart)."""
+    _, results = ranks
+    for logs, _ in results:
+        assert logs["train_on_batch_error"] is not None
+        assert "train_on_batch: not synchronised across the 2 torchrun processes" in (
+            logs["train_on_batch_error"])
 
 
 def test_average_gradients_missing_and_mixed_dtypes(ranks):

@@ -1,4 +1,5 @@
-"""JAX's engine: `keras.distribution.DataParallel` over the local devices of every host.
+"""JAX's data-parallel engine (`keras_trt.distribute` dispatches here on JAX):
+`keras.distribution.DataParallel` over the local devices of every host.
 
 A training step under DataParallel is one program on the global batch (SPMD): JAX
 shards each batch over the devices and inserts the all-reduces itself, so the loss,
@@ -26,6 +27,13 @@ def _initialize_hosts():
     if _num_processes() > 1 and not _INITIALIZED:
         keras.distribution.initialize()
         _INITIALIZED = True
+
+
+def initialize(timeout_s=None):
+    """Joins the other hosts (`keras.distribution.initialize`) when
+    `KERAS_DISTRIBUTION_NUM_PROCESSES` is above 1; `timeout_s` is torch's only."""
+    del timeout_s
+    _initialize_hosts()
 
 
 def make(devices):
@@ -82,6 +90,7 @@ def shard_dataset(ds):
 
     return ds.map(multiple_of_devices, num_parallel_calls=tf.data.AUTOTUNE,
                   deterministic=True)
+
 
 def reduces_across_replicas():
     return False

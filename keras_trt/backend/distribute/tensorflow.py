@@ -1,4 +1,5 @@
-"""TensorFlow's engine: `tf.distribute.MirroredStrategy` on one host,
+"""TensorFlow's data-parallel engine (`keras_trt.distribute` dispatches here on
+TensorFlow): `tf.distribute.MirroredStrategy` on one host,
 `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several workers.
 
 Keras' TensorFlow trainer does the rest itself: it splits each global batch over the
@@ -43,6 +44,11 @@ def _local_devices(devices):
 # One strategy per set of devices and process: strategies created anew for every
 # `auto()` were seen to mix up their collective all-reduces in one process.
 _STRATEGIES = {}
+
+
+def initialize(timeout_s=None):
+    """Nothing: the strategy that `make` creates joins `TF_CONFIG`'s workers itself."""
+    del timeout_s
 
 
 def make(devices):

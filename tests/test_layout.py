@@ -1,0 +1,77 @@
+"""The package's layout rules, checked on the source (no backend involved):
+
+- framework code (torch, tensorflow, jax, jaxlib) is imported only in keras_trt/backend/
+  (the per-backend helpers and data-parallel engines) and keras_trt/data/ (tf.data,
+  tfds); the rest of the library uses keras.ops, so `import keras_trt` never imports a
+  framework the user does not run and every module works on every backend;
+- no module is longer than 400 lines (one concept per file).
+"""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "keras_trt"
+FRAMEWORKS = {"torch", "tensorflow", "jax", "jaxlib"}
+MAY_IMPORT_FRAMEWORKS = ("backend", "data")   # folders of keras_trt
+# (module, framework) pairs allowed elsewhere, each with its reason. Empty: none needed.
+ALLOWED_IMPORTS = {}
+MAX_LINES = 400
+ALLOWED_LONG_FILES = {}   # relative path -> reason; empty: every module fits
+
+
+def _modules():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _relative(path):
+    return path.relative_to(PACKAGE).as_posix()
+
+
+def framework_imports(source):
+    """The frameworks that `source` imports anywhere (module level or inside functions):
+    `import x`, `from x import y`, and `importlib.import_module("x")` /
+    `__import__("x")` with a literal name."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args and isinstance(
+                node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("import_module", "__import__"):
+                names = [node.args[0].value]
+        found.update(name.split(".")[0] for name in names)
+    return found & FRAMEWORKS
+
+
+def test_framework_imports_only_in_backend_and_data():
+    offenders = []
+    for path in _modules():
+        relative = _relative(path)
+        if relative.split("/")[0] in MAY_IMPORT_FRAMEWORKS:
+            continue
+        for framework in sorted(framework_imports(path.read_text())):
+            if (relative, framework) not in ALLOWED_IMPORTS:
+                offenders.append(f"{relative} imports {framework}")
+    assert not offenders, ("move framework code to keras_trt/backend/ (library code uses "
+                           "keras.ops): " + "; ".join(offenders))
+
+
+def test_the_import_finder_sees_every_form():
+    source = ("import os\nimport torch.distributed as dist\n"
+              "def f():\n    from jax import numpy\n"
+              "    importlib.import_module('tensorflow')\n    __import__('jaxlib')\n"
+              "from keras_trt import backend\nimport_module(name)\n")
+    assert framework_imports(source) == {"torch", "jax", "tensorflow", "jaxlib"}
+    assert framework_imports("import keras\nfrom . import torch\n") == set()
+
+
+def test_no_module_over_400_lines():
+    long = {_relative(path): n for path in _modules()
+            if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    unexpected = {path: n for path, n in long.items() if path not in ALLOWED_LONG_FILES}
+    assert not unexpected, f"split these modules (over {MAX_LINES} lines): {unexpected}"
