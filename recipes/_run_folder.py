@@ -29,7 +29,7 @@ BACKUP = "backup"
 RUN_DEFINING = ("method", "eta", "lam", "decay", "epsilon", "tet_lam", "tet_phi", "tau",
                 "timesteps", "widths", "epochs", "batch_size", "lr", "seed", "max_steps",
                 "mixed_precision", "image_size", "frame_size", "select_on",
-                "validation_fraction", "validation_seed", "train_samples")
+                "validation_fraction", "validation_seed", "train_samples", "frames")
 
 
 def _atomic_write_json(path, obj):

@@ -86,6 +86,23 @@ def test_resume_after_crash_matches_uninterrupted_run(recipe_module, tmp_path):
     assert resumed["epochs"] == 3
 
 
+def test_resume_with_other_dvs_frames_is_refused(recipe_module, tmp_path):
+    """--frames changes the data (counts vs the reference's binary frames): a run saved
+    with one is not continued with the other."""
+    common, folder = recipe_module("_common"), recipe_module("_run_folder")
+    recipe = recipe_module("dvs_cifar10_vggsnn").RECIPE
+    argv = ["--epochs", "2", "--output-dir", str(tmp_path / "dvs")]
+    saved = common.parse_args(recipe, [*argv, "--frames", "counts"])
+    (tmp_path / "dvs" / "backup").mkdir(parents=True)
+    (tmp_path / "dvs" / "backup" / "state.json").write_text(json.dumps(
+        {"format": 1, "epoch": 1, "config": folder.run_config(saved)}))
+    with pytest.raises(SystemExit, match="different settings.*--frames counts -> reference"):
+        folder.exact_resume(common.parse_args(recipe, [*argv, "--frames", "reference",
+                                                       "--resume"]))
+    assert folder.exact_resume(common.parse_args(recipe, [*argv, "--frames", "counts",
+                                                          "--resume"])).read_state()
+
+
 @pytest.mark.parametrize("method", ["trt", "sdt"])
 def test_nan_in_the_input_stops_with_a_one_line_error(method, recipe_module, tmp_path):
     """NaN injected in every batch's first sample. TRT: the loss becomes NaN (the weights'
