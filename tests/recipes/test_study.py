@@ -86,8 +86,8 @@ def test_study_one_seed(recipe_module, tmp_path):
 def test_study_grid_runs_one_trt_per_value(recipe_module, tmp_path):
     """`--grid lam=0,0.5`: one TRT run per value, each recorded with its value, one row
     per value in runs.csv and one block per value in summary.csv. Torch only: the grid is
-    backend-independent planning, and two more runs cost 16 s (TensorFlow) to 60 s (JAX)
-    here; test_study_one_seed trains the study's runs on every backend."""
+    backend-independent planning, and two more runs took 16 s (TensorFlow) and 60 s (JAX)
+    on a shared 2-core machine; test_study_one_seed trains the study's runs on every backend."""
     if BACKEND != "torch":
         pytest.skip("the grid's planning is backend-independent (time budget)")
     study = recipe_module("study")
