@@ -62,7 +62,7 @@ def _backend():
     return keras.backend.backend()
 
 
-_ENGINES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+_ENGINES = ("tensorflow", "jax", "torch")   # modules of keras_trt.backend.distribute
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -72,7 +72,7 @@ def _engine():
     if name not in _ENGINES:
         raise NotImplementedError(f"keras_trt.distribute: no data-parallel engine for the "
                                   f"Keras backend {name!r}; supported: jax, tensorflow, torch.")
-    return importlib.import_module(f"keras_trt.backend.distribute.{_ENGINES[name]}")
+    return importlib.import_module(f"keras_trt.backend.distribute.{name}")
 
 
 def _torch_fit():
