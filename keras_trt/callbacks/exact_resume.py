@@ -174,7 +174,8 @@ class ExactResume(keras.callbacks.Callback):
         best_filepath: where to save the best model (`.keras`, or `.weights.h5` for the
             weights only), written before the state so they never disagree; None: not saved.
         config: JSON-able settings that define the run (hyperparameters, data); resuming
-            with different ones raises ValueError instead of mixing two runs.
+            with different ones raises ValueError instead of mixing two runs. Settings
+            that the saved run did not record (added to `config` later) are not compared.
         verbose: 1 prints a line when the run resumes.
 
     Attributes (after `fit`, or after resuming):
@@ -260,12 +261,14 @@ class ExactResume(keras.callbacks.Callback):
         state = self.read_state()
         if state is None:
             return
-        if self.config is not None and state.get("config") is not None \
-                and state["config"] != self.config:
-            saved = state["config"]
-            changed = ", ".join(f"{k}: {saved.get(k)!r} -> {self.config.get(k)!r}"
-                                for k in sorted(set(saved) | set(self.config))
-                                if saved.get(k) != self.config.get(k))
+        saved = state.get("config")
+        # A setting the saved run did not record (one a later version added) is not
+        # compared: it would refuse every run saved before it existed.
+        changed = [] if self.config is None or saved is None else [
+            f"{k}: {saved.get(k)!r} -> {self.config.get(k)!r}" for k in sorted(saved)
+            if saved[k] != self.config.get(k)]
+        if changed:
+            changed = ", ".join(changed)
             raise ValueError(
                 f"ExactResume: the run in {self.directory} was started with other settings "
                 f"({changed}); use the original ones, or another (or an emptied) directory "

@@ -198,6 +198,12 @@ def test_refits_continue_or_refuse_and_leave_later_fits_alone(tmp_path):
     assert len(history.history["loss"]) == 1                   # epoch 3 only
     with pytest.raises(ValueError, match=r"other settings \(lr: 0.05 -> 0.1\)"):
         model.fit(x, y, epochs=4, verbose=0, callbacks=[resume({"lr": 0.1})])
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0.05 -> None\)"):
+        model.fit(x, y, epochs=4, verbose=0, callbacks=[resume({"frames": "counts"})])
+    # A setting added after the run was saved (a newer version records more) continues.
+    history = model.fit(x, y, epochs=4, verbose=0,
+                        callbacks=[resume({"lr": 0.05, "frames": "counts"})])
+    assert len(history.history["loss"]) == 1                   # epoch 4 only
     # Keras keeps the resumed epoch on the model; a plain fit must not inherit it.
     assert len(model.fit(x, y, epochs=2, verbose=0).history["loss"]) == 2
 
