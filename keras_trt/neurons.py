@@ -150,8 +150,11 @@ class LIF(keras.layers.Layer):
             # the input as it is: the fused form promotes it to the state's dtype (on
             # torch one frame at a time, without a full-size cast) and returns the
             # spikes in the input's dtype
+            dtype = keras.backend.standardize_dtype(inputs.dtype)
+            x = inputs if dtype in ("bfloat16", "float16", state_dtype) else ops.cast(
+                inputs, state_dtype)
             spikes = lif_multistep_fused(
-                inputs, tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset,
+                x, tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset,
                 spike_fn=self.surrogate, detach_reset=self.detach_reset,
                 time_loop=self.time_loop, state_dtype=state_dtype)
             return ops.cast(spikes, self.compute_dtype)
