@@ -159,19 +159,25 @@ class TemporalBatchNorm(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         dtype = precision.accumulation_dtype(self.variable_dtype)
-        x = ops.cast(inputs, dtype)
         # torch's fused kernel updates the moving variance with the unbiased estimate only,
-        # and in place: only variables in x's dtype (not those of a pure float16 policy)
+        # and in place: only variables in the accumulation dtype (not those of a pure
+        # float16 policy)
         kernel = None
         across_replicas = bool(training) and self.sync and distribute.reduces_across_replicas()
         if self.unbiased_moving_variance and not across_replicas and \
                 keras.backend.standardize_dtype(self.variable_dtype) == dtype:
             kernel = backend.fast_kernel("batch_norm")
         if kernel is not None:
+            # torch's batch_norm takes a bfloat16/float16 input with float32 statistics
+            # and affine weights as it is (it accumulates in float32 and returns the
+            # input's dtype): no full-size cast of the input or the output
+            x = inputs if keras.backend.standardize_dtype(inputs.dtype) in (
+                "bfloat16", "float16") and dtype == "float32" else ops.cast(inputs, dtype)
             outputs = kernel(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                              training, self.momentum, self.epsilon)
             if outputs is not None:
                 return ops.cast(outputs, self.compute_dtype)
+        x = ops.cast(inputs, dtype)
         axes = tuple(range(len(x.shape) - 1))
         if across_replicas:
             mean, variance, count = _global_moments(x, axes)

@@ -22,6 +22,7 @@ np.testing.assert_array_equal(np.asarray(lif_multistep(x)), np.asarray(lif_multi
 ```
 """
 
+import keras
 from keras import ops
 
 from keras_trt import backend
@@ -123,15 +124,27 @@ def _reset(u, s, v_threshold, v_reset):
 
 
 def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
-                        detach_reset=False, time_loop="auto"):
-    """`lif_multistep` with a hand-written BPTT backward (same arguments, spikes only)."""
+                        detach_reset=False, time_loop="auto", state_dtype=None):
+    """`lif_multistep` with a hand-written BPTT backward (same arguments, spikes only).
+
+    `state_dtype` (default: x's dtype) is the dtype of the membrane and of the arithmetic;
+    the spikes and x's gradient come back in x's dtype. Under mixed precision the LIF
+    layer passes its bfloat16/float16 input with `state_dtype="float32"`: the torch kernel
+    then promotes one frame at a time, the keras.ops form casts x as a whole.
+    """
     spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
     x = ops.convert_to_tensor(x)  # NumPy input too: the torch kernel needs a tensor
     kernel = backend.fast_kernel("lif_multistep_fused")
     if kernel is not None:
-        spikes = kernel(x, tau, v_threshold, v_reset, spike_fn, detach_reset)
+        spikes = kernel(x, tau, v_threshold, v_reset, spike_fn, detach_reset,
+                        state_dtype=state_dtype)
         if spikes is not None:
             return spikes
+    if state_dtype is not None and keras.backend.standardize_dtype(state_dtype) != \
+            keras.backend.standardize_dtype(x.dtype):
+        spikes = lif_multistep_fused(ops.cast(x, state_dtype), tau, v_threshold, v_reset,
+                                     spike_fn, detach_reset, time_loop)
+        return ops.cast(spikes, x.dtype)
     use_scan = _resolve_time_loop(time_loop) == "scan"
 
     @ops.custom_gradient

@@ -142,11 +142,24 @@ class LIF(keras.layers.Layer):
         self.reset_state()
 
     def call(self, inputs):
-        x = ops.cast(inputs, precision.accumulation_dtype(self.variable_dtype))
+        state_dtype = precision.accumulation_dtype(self.variable_dtype)
         if self.stateful:
+            x = ops.cast(inputs, state_dtype)
             return ops.cast(self._stateful_call(x), self.compute_dtype)
+        if self.implementation == "fused":
+            # the input as it is: the fused form promotes it to the state's dtype (on
+            # torch one frame at a time, without a full-size cast) and returns the
+            # spikes in the input's dtype
+            dtype = keras.backend.standardize_dtype(inputs.dtype)
+            x = inputs if dtype in ("bfloat16", "float16", state_dtype) else ops.cast(
+                inputs, state_dtype)
+            spikes = lif_multistep_fused(
+                x, tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset,
+                spike_fn=self.surrogate, detach_reset=self.detach_reset,
+                time_loop=self.time_loop, state_dtype=state_dtype)
+            return ops.cast(spikes, self.compute_dtype)
         spikes = IMPLEMENTATIONS[self.implementation](
-            x,
+            ops.cast(inputs, state_dtype),
             tau=self.tau,
             v_threshold=self.v_threshold,
             v_reset=self.v_reset,

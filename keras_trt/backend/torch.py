@@ -79,28 +79,37 @@ class _MultistepLIF(torch.autograd.Function):
     """The multi-step LIF of `neuron_dynamics.lif_multistep_fused` with in-place updates.
 
     Each step writes straight into the output buffers: the charge into the saved
-    membrane, the comparison into the spikes (as 0/1 floats), and the reset as one fused
-    pass. The forward pass is bit-exact with the keras.ops form: `u / tau` becomes
+    membrane, the comparison into the spikes (as 0/1 in x's dtype), and the reset as one
+    fused pass. The forward pass is bit-exact with the keras.ops form: `u / tau` becomes
     `u * (1 / tau)` only when tau is a power of two (both exact then), and the hard reset
     to 0, `(1 - s) v`, is computed as `v - v s`, whose products are exact for s in {0, 1}.
     The backward pass fuses multiply-adds (`addcmul`), so gradients agree with the
-    keras.ops form to rounding in the input's dtype (float32, or float64 under a float64
-    policy), not bit for bit.
+    keras.ops form to rounding in the state's dtype, not bit for bit.
+
+    The membrane is kept in `state_dtype` (float32 under mixed precision) while x, the
+    spikes and x's gradient stay in x's dtype (bfloat16 or float16): each frame of x is
+    promoted as it is charged and each frame of the gradient rounded as it is written,
+    so no full-size cast is made either way. Only the pre-reset membrane is saved for
+    the backward pass; the spikes are recomputed from it (`v > v_threshold`).
     """
 
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, surrogate, detach_reset):
+    def forward(ctx, x, tau, v_threshold, v_reset, surrogate, detach_reset, state_dtype):
         steps = x.shape[1]
-        u = torch.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
+        frame_shape = x.shape[:1] + x.shape[2:]
+        u = torch.full(frame_shape, 0.0 if v_reset is None else v_reset, dtype=state_dtype,
+                       device=x.device)
         spikes = torch.empty_like(x)
         # The pre-reset membrane per step, kept for the backward pass as T frame-sized
         # tensors rather than one (B, T, ...) buffer: the allocator recycles frame-sized
         # blocks from step to step, where a buffer that large is mapped and zeroed anew.
         membrane = []
         exact_scale = _is_power_of_two(tau)
-        reset_value = None if not v_reset else x.new_tensor(v_reset)
+        reset_value = None if not v_reset else torch.tensor(v_reset, dtype=state_dtype,
+                                                            device=x.device)
         for t in range(steps):
             s = spikes[:, t]
+            # x's frame is promoted to the state's dtype by the add itself
             if exact_scale:
                 v = torch.add(x[:, t], u, alpha=1.0 / tau)
             else:
@@ -115,20 +124,26 @@ class _MultistepLIF(torch.autograd.Function):
                 torch.addcmul(v, v, s, value=-1.0, out=u)
             else:
                 torch.where(s.bool(), reset_value, v, out=u)
-        ctx.save_for_backward(spikes, *membrane)
+        ctx.save_for_backward(*membrane)
         ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        spikes, *membrane = ctx.saved_tensors
+        membrane = ctx.saved_tensors
         tau, v_threshold, v_reset, surrogate, detach_reset = ctx.params
-        grad_x = torch.empty_like(spikes)
+        grad_x = torch.empty_like(grad_spikes, memory_format=torch.contiguous_format)
+        # In mixed precision dL/dx_t is formed in the state's dtype (it also feeds
+        # dL/du_{t-1}) and rounded into grad_x; otherwise written there directly.
+        same_dtype = grad_x.dtype == membrane[0].dtype
+        fired = torch.empty_like(membrane[0])  # s_t recomputed, as 0/1 in the state's dtype
         du = None  # dL/du_t flowing back from t + 1; nothing at the last step
         for t in reversed(range(len(membrane))):
-            g, s, v = grad_spikes[:, t], spikes[:, t], membrane[t]
+            g, v = grad_spikes[:, t], membrane[t]
+            if not same_dtype:  # promoted once per frame (mixed-dtype ops are slower)
+                g = g.to(v.dtype)
             slope = _surrogate_derivative(surrogate, torch.sub(v, v_threshold))
-            dx = grad_x[:, t]
+            dx = grad_x[:, t] if same_dtype else torch.empty_like(v)
             if du is None:
                 torch.mul(g, slope, out=dx)
             else:
@@ -140,10 +155,15 @@ class _MultistepLIF(torch.autograd.Function):
                     ds = torch.addcmul(g, du, v, value=-1.0)
                     if v_reset != 0.0:
                         ds.add_(du, alpha=v_reset)
-                dv = du if v_reset is None else du.addcmul_(du, s, value=-1.0)  # du (1 - s)
+                # du (1 - s) as du - du s: a float 0/1 frame (a boolean mask_fill is
+                # an order of magnitude slower on the CPU)
+                dv = du if v_reset is None else du.addcmul_(
+                    du, torch.gt(v, v_threshold, out=fired), value=-1.0)
                 torch.addcmul(dv, ds, slope, out=dx)
+            if not same_dtype:
+                grad_x[:, t].copy_(dx)
             du = torch.div(dx, tau)
-        return grad_x, None, None, None, None, None
+        return grad_x, None, None, None, None, None, None
 
 
 def _surrogate_derivative(surrogate, z):
@@ -155,11 +175,18 @@ def _surrogate_derivative(surrogate, z):
     return surrogate.derivative(z)
 
 
-def lif_multistep_fused(x, tau, v_threshold, v_reset, surrogate, detach_reset):
-    """Spikes of a multi-step LIF with a hand-written BPTT (see neuron_dynamics)."""
+def lif_multistep_fused(x, tau, v_threshold, v_reset, surrogate, detach_reset,
+                        state_dtype=None):
+    """Spikes of a multi-step LIF with a hand-written BPTT (see neuron_dynamics), in x's
+    dtype, with the membrane in `state_dtype` (default: x's dtype)."""
     if x.device.type == "meta":
         return None
-    return _MultistepLIF.apply(x, tau, v_threshold, v_reset, surrogate, detach_reset)
+    state_dtype = x.dtype if state_dtype is None else keras.backend.standardize_dtype(
+        state_dtype)
+    if isinstance(state_dtype, str):
+        state_dtype = getattr(torch, state_dtype)
+    return _MultistepLIF.apply(x, tau, v_threshold, v_reset, surrogate, detach_reset,
+                               state_dtype)
 
 
 def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):

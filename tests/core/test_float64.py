@@ -207,8 +207,11 @@ def test_mixed_precision_batch_norm_is_the_float32_one_cast(policy, rng):
     np.testing.assert_array_equal(to_numpy(ops.cast(y, "float32")),
                                   to_numpy(ops.cast(ops.cast(expected, bn.compute_dtype),
                                                     "float32")))
-    np.testing.assert_array_equal(to_numpy(bn.moving_variance),
-                                  to_numpy(reference_bn.moving_variance))
+    # float32 statistics; on torch the half input goes to batch_norm as it is (its
+    # mixed-type kernel accumulates in float32, in another order): equal to an ulp
+    np.testing.assert_allclose(to_numpy(bn.moving_variance),
+                               to_numpy(reference_bn.moving_variance), rtol=3e-7, atol=0)
+    assert dtype_of(bn.moving_variance) == "float32"
 
 
 @pytest.mark.parametrize("policy,rtol", [("float16", 2e-3), ("bfloat16", 1.6e-2)])

@@ -163,6 +163,78 @@ def test_mixed_precision_state_in_float32_output_in_compute_dtype(policy):
                                       reference.lif_forward(x16.astype("float32"))[0])
 
 
+def _bfloat16_round(a):
+    import ml_dtypes
+
+    return np.asarray(a, "float32").astype(ml_dtypes.bfloat16).astype("float32")
+
+
+@pytest.mark.parametrize("v_reset", [0.0, 0.3, None])
+def test_fused_lif_bfloat16_input_float32_state(v_reset):
+    """bfloat16 in, bfloat16 out, float32 membrane: the spikes are the float32 LIF's on the
+    same input and x's gradient is the float32 gradient rounded to bfloat16."""
+    from keras_trt.neuron_dynamics import lif_multistep_fused
+
+    x = _bfloat16_round(many_spike_input((2, 9, 5, 3), seed=21))
+    up = _bfloat16_round(np.random.default_rng(22).normal(size=x.shape))
+
+    def loss(dtype):
+        def fn(x_):
+            spikes = lif_multistep_fused(ops.cast(x_, dtype), v_reset=v_reset,
+                                         state_dtype="float32")
+            assert keras.backend.standardize_dtype(spikes.dtype) == dtype
+            return ops.sum(ops.cast(spikes, "float32") * ops.convert_to_tensor(up))
+        return fn
+
+    _, (g16,) = grad(loss("bfloat16"), x)
+    _, (g32,) = grad(loss("float32"), x)
+    spikes = lif_multistep_fused(ops.cast(x, "bfloat16"), v_reset=v_reset,
+                                 state_dtype="float32")
+    ref_spikes = reference.lif_forward(x, 2.0, 1.0, v_reset)[0]
+    assert 0.2 < ref_spikes.mean() < 0.7
+    np.testing.assert_array_equal(ops.convert_to_numpy(ops.cast(spikes, "float32")),
+                                  ref_spikes)
+    assert np.abs(g32).max() > 0.1 and not np.array_equal(g32, _bfloat16_round(g32))
+    np.testing.assert_array_equal(g16, _bfloat16_round(g32))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch",
+                    reason="the fused LIF kernel exists on torch only")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_torch_lif_kernel_saves_only_the_float32_membrane(dtype):
+    """The kernel keeps T float32 membrane frames for the backward pass and nothing else
+    (the spikes are recomputed from them), and makes no full-size cast of x."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from keras_trt.backend import torch as torch_kernels
+
+    x = torch.tensor(many_spike_input((2, 6, 4, 3), seed=23)).to(getattr(torch, dtype))
+    x.requires_grad_(True)
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    class Casts(TorchDispatchMode):
+        sizes = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.startswith("_to_copy"):
+                self.sizes.append(args[0].numel())
+            return func(*args, **(kwargs or {}))
+
+    surrogate = kt.surrogates.Triangle(1.0)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), Casts():
+        spikes = torch_kernels.lif_multistep_fused(x, 2.0, 1.0, 0.0, surrogate, False,
+                                                   state_dtype="float32")
+        spikes.backward(torch.ones_like(spikes))
+    assert spikes.dtype == x.dtype and x.grad.dtype == x.dtype
+    assert saved == [2 * 4 * 3 * 4] * 6  # one float32 (B, ...) frame per time step
+    assert not [n for n in Casts.sizes if n >= x.numel()]
+
+
 def test_if_is_lif_with_tau_one():
     x = many_spike_input((2, 5, 4), seed=7)
     np.testing.assert_array_equal(ops.convert_to_numpy(kt.IF()(x)),
