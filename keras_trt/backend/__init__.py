@@ -12,8 +12,9 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
   list of gradients itself). The transform runs inside the backend's graph where there is
   one (JAX jit), so reducing gradients there (e.g. to squared norms) saves memory.
 - `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
-- `fast_kernel(name)`: a backend's fused kernel (torch only: the LIF, tdBN, channels-last
-  conv and pooling, the TRT penalty), or None.
+- `fast_kernel(name)`: a backend's fused kernel (torch: the LIF, tdBN, channels-last
+  conv and pooling, the TRT penalty; JAX: a convolution whose kernel gradient XLA:CPU
+  computes faster), or None.
 - `is_concrete(x)`: whether the values of `x` can be read now (NumPy data or an eager
   tensor) rather than being symbolic (a `keras.KerasTensor`, a tensor traced by `jax.jit`,
   `tf.function` or `torch.compile`); `keras.ops` has no way to tell.
@@ -61,8 +62,8 @@ def backend_module():
 def fast_kernel(name):
     """The current backend's fused implementation of `name` ("lif_multistep_fused",
     "batch_norm", "conv2d", "pool2d", "trt_penalty"), or None where keras.ops is as fast
-    (only torch has them)."""
-    if keras.backend.backend() != "torch":
+    (torch has them all, JAX only "conv2d", TensorFlow none)."""
+    if keras.backend.backend() not in ("torch", "jax"):
         return None
     return getattr(backend_module(), name, None)
 

@@ -113,6 +113,49 @@ def test_torch_kernels_are_used_and_return_contiguous_channels_last(monkeypatch,
     assert calls == [("conv2d", True), ("pool2d", True), ("pool2d", True)]
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="the chunked kernel gradient is JAX's only")
+def test_jax_conv_kernel_gradient_summed_over_chunks_equals_ops_conv(monkeypatch, rng):
+    import jax
+    from keras_trt.backend import jax as jax_kernels
+
+    # 16 pixels per chunk: frames of 4x4 go one per chunk, so 5 frames make 5 chunks
+    monkeypatch.setattr(jax_kernels, "_KERNEL_GRAD_CHUNK_PIXELS", 16)
+    assert jax_kernels._kernel_grad_chunks(5, 4, 4) == ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5))
+    assert jax_kernels._kernel_grad_chunks(5, 2, 4) == ((0, 2), (2, 4), (4, 5))
+    assert jax_kernels._kernel_grad_chunks(1, 4, 4) is None        # one chunk: plain conv
+    assert jax_kernels._kernel_grad_chunks(200, 4, 4)[0] == (0, 4)  # at most 64 chunks
+    x = rng.normal(size=(5, 4, 4, 3)).astype("float32")
+    for geometry in (dict(kernel_size=3, padding="same"),
+                     dict(kernel_size=2, strides=2, padding="valid", dilation_rate=1),
+                     dict(kernel_size=3, padding="same", dilation_rate=2)):
+        layer = kt.spatial.Conv2D(4, use_bias=False, **geometry)
+        layer.build(x.shape)
+        kernel = ops.convert_to_numpy(layer.kernel)
+        args = (layer.strides, layer.padding, layer.dilation_rate, layer.groups)
+        assert kt.backend.fast_kernel("conv2d") is jax_kernels.conv2d
+        assert jax_kernels.conv2d(x, kernel, *args) is not None   # the chunked path runs
+        expected = ops.conv(x, kernel, strides=layer.strides, padding=layer.padding,
+                            dilation_rate=layer.dilation_rate)
+        upstream = rng.normal(size=expected.shape).astype("float32")
+
+        def loss(conv):
+            return lambda x_, k_: ops.sum(conv(x_, k_) * upstream)
+
+        value, grads = jax.jit(jax.value_and_grad(
+            loss(layer.convolution_op), argnums=(0, 1)))(x, kernel)
+        expected_value, expected_grads = jax.value_and_grad(loss(
+            lambda x_, k_: ops.conv(x_, k_, strides=layer.strides, padding=layer.padding,
+                                    dilation_rate=layer.dilation_rate)),
+            argnums=(0, 1))(x, kernel)
+        np.testing.assert_array_equal(layer.convolution_op(x, kernel), expected)
+        assert float(value) == pytest.approx(float(expected_value), rel=1e-5, abs=1e-5)
+        np.testing.assert_array_equal(grads[0], expected_grads[0])     # same input grad
+        np.testing.assert_allclose(grads[1], expected_grads[1], rtol=1e-5, atol=1e-5)
+    # grouped convolutions keep ops.conv
+    assert jax_kernels.conv2d(np.ones((5, 4, 4, 4), "float32"),
+                              np.ones((3, 3, 2, 4), "float32"), (1, 1), "same", (1, 1), 2) is None
+
+
 def test_layers_serialize_as_keras_trt_classes():
     for layer in (kt.spatial.Conv2D(4, 3, padding="same", name="c"),
                   kt.spatial.AveragePooling2D(2, name="a"), kt.spatial.MaxPooling2D(2, name="m")):
