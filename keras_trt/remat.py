@@ -50,6 +50,7 @@ import numbers
 import keras
 from keras import ops
 
+from keras_trt import backend
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import precision
@@ -200,6 +201,12 @@ def _chunked_call(chain, inputs, time_chunk):
                 x = layer(x, training=True)
         return x
 
+    kernel = backend.fast_kernel("chunked_block") if norm is not None else None
+    if kernel is not None:
+        result = _fast_chunked_call(kernel, head, norm, tail, inputs, steps, time_chunk)
+        if result is not None:
+            return result
+
     stats = None
     if norm is not None:
         dtype = precision.accumulation_dtype(norm.variable_dtype)
@@ -261,6 +268,55 @@ def _chunked_call(chain, inputs, time_chunk):
         y, *membranes = piece(len(membranes))(x, *stats, *membranes, *values)
         outputs.append(y)
     return outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
+
+
+def _fast_chunked_call(kernel, head, norm, tail, inputs, steps, time_chunk):
+    """The same computation with the backend's kernel (torch), whose backward pass runs
+    the head once per chunk instead of twice; None where the kernel declines."""
+    head_vars = [v for layer in head for v in layer.variables]
+    tail_vars = [v for layer in tail for v in layer.variables]
+    dtype = precision.accumulation_dtype(norm.variable_dtype)
+
+    def head_fn(x, values):
+        with keras.StatelessScope(state_mapping=list(zip(head_vars, values))):
+            for layer in head:
+                x = layer(x, training=True)
+        return x
+
+    def tail_fn(y, membranes, values):
+        h, ends = ops.cast(y, norm.compute_dtype), []
+        with keras.StatelessScope(state_mapping=list(zip(tail_vars, values))):
+            for layer in tail:
+                if isinstance(layer, neurons.LIF):
+                    h, end = _lif_from(layer, h, None if membranes is None
+                                       else membranes[len(ends)])
+                    ends.append(end)
+                else:
+                    h = layer(h, training=True)
+        return h, ends
+
+    def value(v, default):
+        if v is None:
+            return ops.full(norm.moving_mean.shape, default, dtype=dtype)
+        return ops.cast(ops.convert_to_tensor(v.value), dtype)
+
+    bounds = [(a, min(a + time_chunk, steps)) for a in range(0, steps, time_chunk)]
+    result = kernel(inputs, bounds, head_fn, tail_fn,
+                    [ops.convert_to_tensor(v.value) for v in head_vars],
+                    value(norm.gamma, 1.0), value(norm.beta, 0.0),
+                    [ops.convert_to_tensor(v.value) for v in tail_vars],
+                    norm.epsilon, dtype)
+    if result is None:
+        return None
+    outputs, mean, variance = result
+    shape = tuple(inputs.shape)
+    for layer in head:
+        shape = layer.compute_output_shape(shape)
+    count = 1
+    for d in shape[:-1]:
+        count *= int(d)
+    norm._update_moving_statistics(count, mean, variance)
+    return outputs
 
 
 def _normalize(norm, h, mean, variance, values):
