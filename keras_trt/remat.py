@@ -51,6 +51,7 @@ import keras
 from keras import ops
 
 from keras_trt import backend
+from keras_trt import distribute
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import precision
@@ -181,6 +182,10 @@ def _chunked_call(chain, inputs, time_chunk):
                   if isinstance(layer, kt_layers.TemporalBatchNorm)), len(chain))
     head, norm, tail = chain[:split], (chain[split] if split < len(chain) else None), \
         chain[split + 1:]
+    if norm is not None and norm.sync and distribute.reduces_across_replicas():
+        raise ValueError(f"Remat: `time_chunk` does not gather tdBN statistics across "
+                         f"replicas ({norm.name!r} has sync=True under data parallelism); "
+                         f"use time_chunk=None or sync=False.")
     steps = inputs.shape[1]
     if steps is None:
         raise ValueError("Remat: `time_chunk` needs a known number of timesteps (axis 1), "
@@ -341,4 +346,6 @@ def _lif_from(layer, x, membrane):
         x, tau=layer.tau, v_threshold=layer.v_threshold, v_reset=layer.v_reset,
         spike_fn=layer.surrogate, detach_reset=layer.detach_reset, time_loop="unroll",
         return_membrane=True, initial_membrane=membrane)
-    return ops.cast(spikes, layer.compute_dtype), after_reset[:, -1]
+    # a copy: on torch the last frame is a view that would keep the whole chunk's
+    # membranes alive for as long as the boundary is kept (until the backward pass)
+    return ops.cast(spikes, layer.compute_dtype), ops.copy(after_reset[:, -1])
