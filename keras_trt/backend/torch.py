@@ -317,17 +317,23 @@ class _ChunkedBlock(torch.autograd.Function):
         ctx.spec = spec
         ctx.starts = starts
         ctx.count = flat.shape[0]
-        ctx.save_for_backward(x, mean, invstd, *params)
+        ctx.x_dtype = x.dtype
+        ctx.save_for_backward(_compact(x), mean, invstd, *params)
         ctx.mark_non_differentiable(mean, variance)
         return torch.cat(outputs, dim=1), mean, variance
 
     @staticmethod
     def backward(ctx, grad_out, _grad_mean, _grad_variance):
         head, tail, bounds, epsilon, n_head, n_tail, dtype = ctx.spec
-        x, mean, invstd, *params = ctx.saved_tensors
+        kept, mean, invstd, *params = ctx.saved_tensors
+
+        def x_chunk(a, b):
+            if kept.dtype != torch.uint8:
+                return kept[:, a:b]
+            return kept[:, a:b].to(ctx.x_dtype).mul_(0.25)
         head_p, (gamma, beta), tail_p = (params[:n_head], params[n_head:n_head + 2],
                                          params[n_head + 2:])
-        axes = tuple(range(x.ndim - 1))
+        axes = tuple(range(kept.ndim - 1))
 
         def normalized(z):
             xhat = (z.to(dtype) - mean) * invstd
@@ -359,7 +365,7 @@ class _ChunkedBlock(torch.autograd.Function):
         for c in reversed(range(len(bounds))):
             a, b = bounds[c]
             with torch.no_grad():
-                xhat, y = normalized(head(x[:, a:b], head_p))
+                xhat, y = normalized(head(x_chunk(a, b), head_p))
             ends[c] = grad_end
             dy, grad_start, d_tail = tail_backward(c, y, grad_end)
             grad_end = grad_start or None
@@ -373,10 +379,11 @@ class _ChunkedBlock(torch.autograd.Function):
         dz_scale = gamma * invstd
 
         # pass 2: the complete dL/dz of each chunk through the head, once
-        grad_x = torch.empty_like(x) if ctx.needs_input_grad[1] else None
+        grad_x = (torch.empty(kept.shape, dtype=ctx.x_dtype, device=kept.device)
+                  if ctx.needs_input_grad[1] else None)
         grad_head = [torch.zeros_like(p) for p in head_p]
         for c, (a, b) in enumerate(bounds):
-            leaf_x = x[:, a:b].detach().requires_grad_(grad_x is not None)
+            leaf_x = x_chunk(a, b).detach().requires_grad_(grad_x is not None)
             leaves_h = [p.detach().requires_grad_() for p in head_p]
             with torch.enable_grad():
                 z = head(leaf_x, leaves_h)
@@ -395,6 +402,18 @@ class _ChunkedBlock(torch.autograd.Function):
                     acc.add_(g)
         return (None, grad_x, *grad_head, sum_dy_xhat.to(gamma.dtype),
                 sum_dy.to(beta.dtype), *grad_tail)
+
+
+def _compact(x):
+    """`x` as uint8 quarters when that is exact, else `x`: a block's input is spikes
+    (0 or 1) or 2x2-average-pooled spikes (multiples of 1/4), a quarter of the memory
+    as bytes; the check costs one pass over x."""
+    if not x.is_floating_point():
+        return x
+    quarters = torch.mul(x, 4.0).to(torch.uint8)
+    if torch.equal(quarters.to(x.dtype).mul_(0.25), x):
+        return quarters
+    return x
 
 
 def chunked_block(x, bounds, head, tail, head_params, gamma, beta, tail_params, epsilon,
