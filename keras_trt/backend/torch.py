@@ -290,8 +290,8 @@ class _ChunkedBlock(torch.autograd.Function):
     the chunks' outputs, once from the batch statistics, whose gradient is known only
     after every chunk. Here the backward pass takes two passes over the chunks instead:
     the first (last chunk first, the membranes' gradient carried across boundaries)
-    recomputes each chunk to get dL/dy and the two sums tdBN's backward needs; the
-    second recomputes each chunk again and runs the head's backward once, on the
+    recomputes each chunk to get dL/dy (kept) and the two sums tdBN's backward needs;
+    the second recomputes each chunk's head and runs its backward once, on the
     complete dL/dz. The forward pass computes the head once over all T (its output is
     freed when the block ends): the statistics need all of it before any chunk.
     """
@@ -357,8 +357,10 @@ class _ChunkedBlock(torch.autograd.Function):
                      for g, p in zip(found, [y] + leaves_m + leaves_p)]
             return found[0], found[1:1 + len(leaves_m)], found[1 + len(leaves_m):]
 
-        # pass 1: last chunk first
-        ends = [None] * len(bounds)
+        # pass 1: last chunk first. dL/dy is kept for pass 2, all T of it while this
+        # block is differentiated (one tensor the size of tdBN's output): cheaper than
+        # running the LIF forward and backward again
+        dys = [None] * len(bounds)
         grad_end = None
         sum_dy = sum_dy_xhat = None
         grad_tail = [torch.zeros_like(p) for p in tail_p]
@@ -366,10 +368,10 @@ class _ChunkedBlock(torch.autograd.Function):
             a, b = bounds[c]
             with torch.no_grad():
                 xhat, y = normalized(head(x_chunk(a, b), head_p))
-            ends[c] = grad_end
             dy, grad_start, d_tail = tail_backward(c, y, grad_end)
             grad_end = grad_start or None
             dy = dy.to(dtype)
+            dys[c] = dy
             s, sx = dy.sum(dim=axes), (dy * xhat).sum(dim=axes)
             sum_dy = s if sum_dy is None else sum_dy + s
             sum_dy_xhat = sx if sum_dy_xhat is None else sum_dy_xhat + sx
@@ -388,10 +390,10 @@ class _ChunkedBlock(torch.autograd.Function):
             with torch.enable_grad():
                 z = head(leaf_x, leaves_h)
             with torch.no_grad():
-                xhat, y = normalized(z)
-            dy, _, _ = tail_backward(c, y, ends[c])
-            with torch.no_grad():
-                dz = (dy.to(dtype) - mean_dy - xhat * mean_dy_xhat) * dz_scale
+                xhat = (z.to(dtype) - mean) * invstd
+                dy, dys[c] = dys[c], None
+                dz = (dy - mean_dy - xhat * mean_dy_xhat) * dz_scale
+                del dy
             inputs = ([leaf_x] if grad_x is not None else []) + leaves_h
             found = torch.autograd.grad(z, inputs, dz.to(z.dtype), allow_unused=True)
             if grad_x is not None:
