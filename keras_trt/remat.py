@@ -342,6 +342,12 @@ def _lif_from(layer, x, membrane):
     """A LIF layer's spikes on one chunk from `membrane` (None: its initial value), and
     the membrane after the chunk's last reset (LIF.call and LIF._stateful_call)."""
     x = ops.cast(x, precision.accumulation_dtype(layer.variable_dtype))
+    kernel = backend.fast_kernel("lif_from_membrane")
+    if kernel is not None:
+        result = kernel(x, membrane, layer.tau, layer.v_threshold, layer.v_reset,
+                        layer.surrogate, layer.detach_reset)
+        if result is not None:
+            return ops.cast(result[0], layer.compute_dtype), result[1]
     spikes, after_reset = lif_multistep(
         x, tau=layer.tau, v_threshold=layer.v_threshold, v_reset=layer.v_reset,
         spike_fn=layer.surrogate, detach_reset=layer.detach_reset, time_loop="unroll",

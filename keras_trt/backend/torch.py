@@ -428,3 +428,72 @@ def chunked_block(x, bounds, head, tail, head_params, gamma, beta, tail_params, 
     dtype = getattr(torch, dtype)
     spec = (head, tail, tuple(bounds), epsilon, len(head_params), len(tail_params), dtype)
     return _ChunkedBlock.apply(spec, x, *head_params, gamma, beta, *tail_params)
+
+
+class _LIFFromMembrane(torch.autograd.Function):
+    """A multi-step LIF that starts from a given membrane and also returns the membrane
+    after its last reset, with a hand-written BPTT through both (a chunk of a chunked
+    `keras_trt.Remat` block). The arithmetic is `_MultistepLIF`'s, so the spikes are
+    the same as the whole sequence's."""
+
+    @staticmethod
+    def forward(ctx, x, u0, tau, v_threshold, v_reset, surrogate, detach_reset):
+        u = u0.clone() if u0 is not None else torch.full_like(
+            x[:, 0], 0.0 if v_reset is None else v_reset)
+        spikes = torch.empty_like(x)
+        membrane = []
+        exact_scale = _is_power_of_two(tau)
+        reset_value = None if not v_reset else x.new_tensor(v_reset)
+        for t in range(x.shape[1]):
+            s = spikes[:, t]
+            if exact_scale:
+                v = torch.add(x[:, t], u, alpha=1.0 / tau)
+            else:
+                v = torch.add(u.div_(tau), x[:, t])
+            membrane.append(v)
+            torch.gt(v, v_threshold, out=s)
+            u = torch.empty_like(v)
+            if v_reset is None:
+                torch.sub(v, s, alpha=v_threshold, out=u)
+            elif v_reset == 0.0:
+                torch.addcmul(v, v, s, value=-1.0, out=u)
+            else:
+                torch.where(s.bool(), reset_value, v, out=u)
+        ctx.save_for_backward(spikes, *membrane)
+        ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset, u0 is not None)
+        return spikes, u
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_end):
+        spikes, *membrane = ctx.saved_tensors
+        tau, v_threshold, v_reset, surrogate, detach_reset, has_u0 = ctx.params
+        grad_x = torch.empty_like(spikes)
+        du = None if grad_end is None else grad_end.clone()  # dL/du after step t's reset
+        for t in reversed(range(len(membrane))):
+            g, s, v = grad_spikes[:, t], spikes[:, t], membrane[t]
+            slope = _surrogate_derivative(surrogate, torch.sub(v, v_threshold))
+            dx = grad_x[:, t]
+            if du is None:
+                torch.mul(g, slope, out=dx)
+            else:
+                if detach_reset:
+                    ds = g
+                elif v_reset is None:
+                    ds = torch.sub(g, du, alpha=v_threshold)
+                else:  # g + du (v_reset - v)
+                    ds = torch.addcmul(g, du, v, value=-1.0)
+                    if v_reset != 0.0:
+                        ds.add_(du, alpha=v_reset)
+                dv = du if v_reset is None else du.addcmul_(du, s, value=-1.0)
+                torch.addcmul(dv, ds, slope, out=dx)
+            du = torch.div(dx, tau)
+        return grad_x, (du if has_u0 else None), None, None, None, None, None
+
+
+def lif_from_membrane(x, membrane, tau, v_threshold, v_reset, surrogate, detach_reset):
+    """(spikes, membrane after the last reset) of a multi-step LIF over axis 1 of `x`
+    that starts from `membrane` (None: v_reset, or 0 for a soft reset), or None."""
+    if x.device.type == "meta" or (membrane is not None and membrane.dtype != x.dtype):
+        return None
+    return _LIFFromMembrane.apply(x, membrane, tau, v_threshold, v_reset, surrogate,
+                                  detach_reset)
