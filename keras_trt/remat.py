@@ -224,21 +224,21 @@ def _chunked_call(chain, inputs, time_chunk):
 
         # Chan et al.'s parallel variance: the chunks' means and squared deviations
         # about them, combined without the cancellation of E[z^2] - E[z]^2.
-        counts, means, squares = [], [], []
+        means, squares = [], []
         for x in chunks:
             mean, square = keras.remat(moments)(x, *values_of(head_vars))
-            counts.append(ops.size(x) // ops.shape(x)[-1])
             means.append(mean)
             squares.append(square)
         # every frame has the same size, so a chunk's share of the elements is its
         # share of the timesteps
-        total = sum(ops.cast(c, dtype) for c in counts)
+        count = _normalized_count(head, inputs)
+        total = ops.cast(count, dtype)
         shares = [x.shape[1] / steps for x in chunks]
         mean = sum(w * m for w, m in zip(shares, means))
         square = sum(squares) + sum(
             w * total * ops.square(m - mean) for w, m in zip(shares, means))
         variance = square / total
-        norm._update_moving_statistics(ops.cast(total, "int32"), mean, variance)
+        norm._update_moving_statistics(count, mean, variance)
         stats = (mean, variance)
 
     stats = list(stats) if stats is not None else []
@@ -314,14 +314,21 @@ def _fast_chunked_call(kernel, head, norm, tail, inputs, steps, time_chunk):
     if result is None:
         return None
     outputs, mean, variance = result
+    norm._update_moving_statistics(_normalized_count(head, inputs), mean, variance)
+    return outputs
+
+
+def _normalized_count(head, inputs):
+    """Elements per channel that tdBN normalises: B * T * the head's output frame size
+    (the head may stride or pool)."""
     shape = tuple(inputs.shape)
     for layer in head:
         shape = layer.compute_output_shape(shape)
-    count = 1
-    for d in shape[:-1]:
-        count *= int(d)
-    norm._update_moving_statistics(count, mean, variance)
-    return outputs
+    frame = 1
+    for d in shape[1:-1]:
+        frame *= int(d)
+    batch = inputs.shape[0]
+    return frame * (ops.shape(inputs)[0] if batch is None else int(batch))
 
 
 def _normalize(norm, h, mean, variance, values):

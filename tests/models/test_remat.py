@@ -82,9 +82,10 @@ def _value(y):
 def _chunk_block(time_chunk):
     return kt.Remat(keras.Sequential([
         kt.TimeDistributed(keras.layers.Conv2D(3, 3, padding="same", use_bias=False)),
+        # pooled before tdBN: its statistics count the pooled frames
+        kt.TimeDistributed(keras.layers.AveragePooling2D(2)),
         kt.TemporalBatchNorm(),
         kt.LIF(v_threshold=0.5, time_loop="unroll"),
-        kt.TimeDistributed(keras.layers.AveragePooling2D(2)),
     ]), time_chunk=time_chunk)
 
 
