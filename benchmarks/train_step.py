@@ -20,6 +20,8 @@ Usage (the full sizes: VGGSNN 48x48 T=10, ResNet-19 32x32 T=4):
     python benchmarks/train_step.py --tuned-malloc   # every side with glibc's heap kept
     python benchmarks/train_step.py --models vggsnn --backends torch --jit off \
         --timesteps 4,8,16 --remat both            # memory against T, with/without remat
+    python benchmarks/train_step.py --models vggsnn --backends torch --jit off \
+        --timesteps 4,8,16 --remat off,on,2        # and recomputed 2 timesteps at a time
 
 Keras steps run through `model.train_on_batch` (the compiled train function of each
 backend); the baseline is `zero_grad / forward / trt_loss / backward / Adam.step`.
@@ -170,9 +172,9 @@ def _worker_keras(args):
     if args.model == "vggsnn":
         widths = tuple(w // d for w in kt.models.vggsnn.VGGSNN_WIDTHS)
         model = kt.models.VGGSNN(num_classes=args.num_classes, input_shape=shape,
-                                 widths=widths, remat=args.remat == "on")
-    elif args.remat == "on":
-        raise ValueError("--remat on: only VGGSNN has the remat option")
+                                 widths=widths, remat=_remat_arg(args.remat))
+    elif args.remat != "off":
+        raise ValueError("--remat: only VGGSNN has the remat option")
     else:
         widths = tuple(w // d for w in kt.models.resnet19.RESNET19_WIDTHS)
         model = kt.models.ResNet19(num_classes=args.num_classes, timesteps=T,
@@ -241,6 +243,15 @@ def worker(args):
 
 
 # ------------------------------------------------------------------ orchestration
+def _remat_arg(value):
+    """--remat's value as VGGSNN's `remat`: False, True or a chunk length."""
+    if value in ("on", "off"):
+        return value == "on"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise SystemExit(f"--remat: expected on, off, both or an integer >= 1, got {value!r}")
+
+
 def _run_config(args, backend, model, jit, loss, timesteps, remat, policy):
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend if backend != REFERENCE else "torch"
@@ -334,9 +345,11 @@ def main(argv=None):
     parser.add_argument("--timesteps",
                         help="comma-separated T values, one run each (memory against T); "
                              "overrides --vgg-timesteps / --resnet-timesteps")
-    parser.add_argument("--remat", default="off", choices=("on", "off", "both"),
+    parser.add_argument("--remat", default="off",
                         help="VGGSNN(remat=True): recompute each block's activations in "
-                             "the backward pass (keras-trt only)")
+                             "the backward pass (keras-trt only): on, off, both (off,on), "
+                             "an integer n (VGGSNN(remat=n): n timesteps at a time), or a "
+                             "comma-separated list of these, run side by side")
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--loss", default="trt", choices=("trt", "tet", "both"),
                         help="both: TET and TRT side by side, for the penalty's share")
@@ -374,7 +387,10 @@ def main(argv=None):
     models = args.models.split(",")
     jits = ("off", "on") if args.jit == "both" else (args.jit,)
     losses = ("tet", "trt") if args.loss == "both" else (args.loss,)
-    remats = ("off", "on") if args.remat == "both" else (args.remat,)
+    remats = [r for item in args.remat.split(",")
+              for r in (("off", "on") if item == "both" else (item,))]
+    for r in remats:
+        _remat_arg(r)
     if args.timesteps:
         timesteps = [int(t) for t in args.timesteps.split(",")]
     else:

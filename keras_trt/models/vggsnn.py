@@ -57,6 +57,9 @@ def VGGSNN(
             block outputs only, for one more forward pass per step. Same values and
             gradients. Each block (conv, tdBN, LIF, pool) becomes a sub-model
             `block{i}` inside a `block{i}_remat` layer; the weights keep their order.
+            An integer n also recomputes each block n timesteps at a time
+            (`keras_trt.Remat(time_chunk=n)`): memory nearly flat in T, for a second
+            pass over the convolutions; equal to float rounding.
         name: the model name.
 
     Returns:
@@ -66,6 +69,11 @@ def VGGSNN(
     1), `flatten`, `classifier`. Note that the flatten order is (H, W, C), not PyTorch's
     (C, H, W): it only matters when porting the classifier weights.
     """
+    if not isinstance(remat, bool) and (
+            not isinstance(remat, int) or remat < 1):
+        raise ValueError(f"VGGSNN: `remat` must be True, False or an integer >= 1 "
+                         f"(timesteps per recomputed chunk), got {remat!r}.")
+    time_chunk = None if isinstance(remat, bool) else remat
     widths = tuple(int(w) for w in widths)
     if not widths or any(w < 1 for w in widths):
         raise ValueError(f"VGGSNN: `widths` must be a non-empty sequence of positive "
@@ -103,7 +111,7 @@ def VGGSNN(
             h = _blocks.time_pool(h, "avg", 2, 2, name=f"block{i}_pool")
         if remat:
             h = remat_lib.Remat(keras.Model(block_input, h, name=f"block{i}"),
-                                name=f"block{i}_remat")(x)
+                                time_chunk=time_chunk, name=f"block{i}_remat")(x)
         x = h
     x = _blocks._td(keras.layers.Flatten(name="flatten"))(x)
     outputs = _blocks.time_dense(x, num_classes, name="classifier")

@@ -1,0 +1,66 @@
+"""Peak of the live tensors of one VGGSNN training step on the torch backend (CPU).
+
+`benchmarks/train_step.py` reports the process's peak resident memory, which includes
+what the C heap keeps after tensors are freed; this counts the bytes of the tensors
+themselves: torch.profiler's allocation events of one `train_on_batch` (after two
+warm-up steps), summed in time order, the peak and the op running at the peak.
+
+Usage: python benchmarks/live_memory.py T REMAT [WIDTH_DIVISOR]
+    python benchmarks/live_memory.py 16 2      # VGGSNN(remat=2) at T=16, batch 4, 48x48
+    python benchmarks/live_memory.py 4 on      # VGGSNN(remat=True); "off": no remat
+"""
+
+import os
+import sys
+
+os.environ["KERAS_BACKEND"] = "torch"
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import keras_trt as kt  # noqa: E402
+
+
+def main(argv):
+    T, remat_arg = int(argv[0]), argv[1]
+    divisor = int(argv[2]) if len(argv) > 2 else 1
+    remat = {"off": False, "on": True}.get(remat_arg)
+    if remat is None:
+        remat = int(remat_arg)
+    widths = tuple(w // divisor for w in kt.models.vggsnn.VGGSNN_WIDTHS)
+    model = kt.models.VGGSNN(num_classes=10, input_shape=(T, 48, 48, 2), widths=widths,
+                             remat=remat)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
+                  loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25), metrics=[])
+    rng = np.random.default_rng(0)
+    x = rng.random((4, T, 48, 48, 2), dtype="float32")
+    y = rng.integers(0, 10, 4)
+    model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as prof:
+        model.train_on_batch(x, y)
+    allocations, ops = [], []
+    for e in prof.profiler.kineto_results.events():
+        if e.name() == "[memory]":
+            if e.device_type() == torch.autograd.DeviceType.CPU:
+                allocations.append((e.start_ns(), e.nbytes()))
+        elif e.duration_ns() > 0:
+            ops.append((e.start_ns(), e.start_ns() + e.duration_ns(), e.name()))
+    allocations.sort()
+    live = peak = 0
+    at = allocations[0][0]
+    for t, n in allocations:
+        live += n
+        if live > peak:
+            peak, at = live, t
+    start, end = allocations[0][0], allocations[-1][0]
+    inside = sorted((o for o in ops if o[0] <= at <= o[1]), key=lambda o: o[1] - o[0])
+    print(f"T={T} remat={remat_arg}: peak of the tensors allocated in the step "
+          f"{peak / 2**20:.0f} MiB at {(at - start) / max(end - start, 1):.0%} of the step, "
+          f"in {[o[2] for o in inside[:3]]}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
