@@ -21,7 +21,7 @@ membrane's gradient flowing back across their boundaries, and the statistics' gr
 once all are done. The result equals the unchunked block to float rounding (the sums
 run in another order), at the cost of a second pass over the block's per-frame layers
 before the normalisation, forward and backward. On torch a fused kernel
-(`keras_trt.backend.torch.chunked_block`) takes two passes over the chunks in the
+(`keras_trt.backend.torch_remat.chunked_block`) takes two passes over the chunks in the
 backward pass instead, which runs those layers' backward pass once.
 
 Keras' own per-layer remat (`keras.RematScope`) recomputes inside one layer only, so

@@ -91,14 +91,23 @@ class _MultistepLIF(torch.autograd.Function):
     promoted as it is charged and each frame of the gradient rounded as it is written,
     so no full-size cast is made either way. Only the pre-reset membrane is saved for
     the backward pass; the spikes are recomputed from it (`v > v_threshold`).
+
+    The membrane starts from `u0` (None: v_reset, or 0 for a soft reset) and the one
+    after the last step's reset is returned too, both differentiable, so a sequence cut
+    into chunks (a chunked `keras_trt.Remat` block) gives the whole sequence's spikes.
     """
 
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, surrogate, detach_reset, state_dtype):
+    def forward(ctx, x, u0, tau, v_threshold, v_reset, surrogate, detach_reset,
+                state_dtype):
+        ctx.set_materialize_grads(False)  # an unused final membrane sends no gradient
         steps = x.shape[1]
         frame_shape = x.shape[:1] + x.shape[2:]
-        u = torch.full(frame_shape, 0.0 if v_reset is None else v_reset, dtype=state_dtype,
-                       device=x.device)
+        if u0 is None:
+            u = torch.full(frame_shape, 0.0 if v_reset is None else v_reset,
+                           dtype=state_dtype, device=x.device)
+        else:
+            u = u0.to(state_dtype, copy=True)   # updated in place below
         spikes = torch.empty_like(x)
         # The pre-reset membrane per step, kept for the backward pass as T frame-sized
         # tensors rather than one (B, T, ...) buffer: the allocator recycles frame-sized
@@ -116,8 +125,6 @@ class _MultistepLIF(torch.autograd.Function):
                 v = torch.add(u.div_(tau), x[:, t])
             membrane.append(v)
             torch.gt(v, v_threshold, out=s)
-            if t == steps - 1:
-                break
             if v_reset is None:
                 torch.sub(v, s, alpha=v_threshold, out=u)
             elif v_reset == 0.0:
@@ -125,19 +132,25 @@ class _MultistepLIF(torch.autograd.Function):
             else:
                 torch.where(s.bool(), reset_value, v, out=u)
         ctx.save_for_backward(*membrane)
-        ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset)
-        return spikes
+        ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset, u0 is not None)
+        ctx.x_dtype = x.dtype
+        return spikes, u
 
     @staticmethod
-    def backward(ctx, grad_spikes):
+    def backward(ctx, grad_spikes, grad_end):
         membrane = ctx.saved_tensors
-        tau, v_threshold, v_reset, surrogate, detach_reset = ctx.params
+        tau, v_threshold, v_reset, surrogate, detach_reset, has_u0 = ctx.params
+        if grad_spikes is None:
+            grad_spikes = torch.zeros(membrane[0].shape[:1] + (len(membrane),)
+                                      + membrane[0].shape[1:], dtype=ctx.x_dtype,
+                                      device=membrane[0].device)
         grad_x = torch.empty_like(grad_spikes, memory_format=torch.contiguous_format)
         # In mixed precision dL/dx_t is formed in the state's dtype (it also feeds
         # dL/du_{t-1}) and rounded into grad_x; otherwise written there directly.
         same_dtype = grad_x.dtype == membrane[0].dtype
         fired = torch.empty_like(membrane[0])  # s_t recomputed, as 0/1 in the state's dtype
-        du = None  # dL/du_t flowing back from t + 1; nothing at the last step
+        # dL/du_t flowing back from t + 1 (after the last step: the final membrane's)
+        du = None if grad_end is None else grad_end.to(membrane[0].dtype, copy=True)
         for t in reversed(range(len(membrane))):
             g, v = grad_spikes[:, t], membrane[t]
             if not same_dtype:  # promoted once per frame (mixed-dtype ops are slower)
@@ -163,7 +176,7 @@ class _MultistepLIF(torch.autograd.Function):
             if not same_dtype:
                 grad_x[:, t].copy_(dx)
             du = torch.div(dx, tau)
-        return grad_x, None, None, None, None, None, None
+        return grad_x, (du if has_u0 else None), None, None, None, None, None, None
 
 
 def _surrogate_derivative(surrogate, z):
@@ -185,8 +198,22 @@ def lif_multistep_fused(x, tau, v_threshold, v_reset, surrogate, detach_reset,
         state_dtype)
     if isinstance(state_dtype, str):
         state_dtype = getattr(torch, state_dtype)
-    return _MultistepLIF.apply(x, tau, v_threshold, v_reset, surrogate, detach_reset,
-                               state_dtype)
+    spikes, _ = _MultistepLIF.apply(x, None, tau, v_threshold, v_reset, surrogate,
+                                    detach_reset, state_dtype)
+    return spikes
+
+
+def lif_from_membrane(x, membrane, tau, v_threshold, v_reset, surrogate, detach_reset):
+    """(spikes, membrane after the last reset) of a multi-step LIF over axis 1 of `x`
+    that starts from `membrane` (None: v_reset, or 0 for a soft reset), or None."""
+    if x.device.type == "meta" or (membrane is not None and membrane.dtype != x.dtype):
+        return None
+    return _MultistepLIF.apply(x, membrane, tau, v_threshold, v_reset, surrogate,
+                               detach_reset, x.dtype)
+
+
+# a kernel in its own module, looked up here by keras_trt.backend.fast_kernel
+from keras_trt.backend.torch_remat import chunked_block  # noqa: E402,F401
 
 
 def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
@@ -307,220 +334,3 @@ def trt_penalty(weights, offsets, scale, epsilon):
     if any(w.device.type == "meta" for w in weights):
         return None
     return sum(_TRTPenalty.apply(w, offsets, scale, epsilon) for w in weights)
-
-
-class _ChunkedBlock(torch.autograd.Function):
-    """per-frame head -> tdBN -> tail (LIF neurons and per-frame layers) recomputed
-    `bounds` chunk by chunk, with tdBN's backward pass written out (keras_trt.remat).
-
-    Autodiff of chunked recomputation would run the head's backward twice: once from
-    the chunks' outputs, once from the batch statistics, whose gradient is known only
-    after every chunk. Here the backward pass takes two passes over the chunks instead:
-    the first (last chunk first, the membranes' gradient carried across boundaries)
-    recomputes each chunk to get dL/dy (kept) and the two sums tdBN's backward needs;
-    the second recomputes each chunk's head and runs its backward once, on the
-    complete dL/dz. The forward pass computes the head once over all T (its output is
-    freed when the block ends): the statistics need all of it before any chunk.
-    """
-
-    @staticmethod
-    def forward(ctx, spec, x, *params):
-        head, tail, bounds, epsilon, n_head, n_tail, dtype = spec
-        head_p, (gamma, beta), tail_p = (params[:n_head], params[n_head:n_head + 2],
-                                         params[n_head + 2:])
-        z = head(x, head_p).to(dtype)
-        flat = z.reshape(-1, z.shape[-1])
-        variance, mean = torch.var_mean(flat, dim=0, unbiased=False)
-        invstd = torch.rsqrt(variance + epsilon)
-        scale = invstd * gamma
-        shift = beta - mean * scale
-        outputs, starts, membranes = [], [], None
-        for a, b in bounds:
-            starts.append(membranes)
-            y = torch.addcmul(shift, z[:, a:b], scale)
-            out, membranes = tail(y, membranes, tail_p)
-            outputs.append(out)
-        del z
-        ctx.spec = spec
-        ctx.starts = starts
-        ctx.count = flat.shape[0]
-        ctx.x_dtype = x.dtype
-        ctx.save_for_backward(_compact(x), mean, invstd, *params)
-        ctx.mark_non_differentiable(mean, variance)
-        return torch.cat(outputs, dim=1), mean, variance
-
-    @staticmethod
-    def backward(ctx, grad_out, _grad_mean, _grad_variance):
-        head, tail, bounds, epsilon, n_head, n_tail, dtype = ctx.spec
-        kept, mean, invstd, *params = ctx.saved_tensors
-
-        def x_chunk(a, b):
-            if kept.dtype != torch.uint8:
-                return kept[:, a:b]
-            return kept[:, a:b].to(ctx.x_dtype).mul_(0.25)
-        head_p, (gamma, beta), tail_p = (params[:n_head], params[n_head:n_head + 2],
-                                         params[n_head + 2:])
-        axes = tuple(range(kept.ndim - 1))
-
-        def normalized(z):
-            xhat = (z.to(dtype) - mean) * invstd
-            return xhat, xhat * gamma + beta
-
-        def tail_backward(c, y, grad_end):
-            """dL/dy of chunk c, dL/d(its start membranes), dL/d(tail params)."""
-            start = ctx.starts[c]
-            leaves_y = y.detach().requires_grad_()
-            leaves_m = [] if start is None else [m.detach().requires_grad_() for m in start]
-            leaves_p = [p.detach().requires_grad_() for p in tail_p]
-            with torch.enable_grad():
-                out, end = tail(leaves_y, leaves_m or None, leaves_p)
-                outs, grads = [out], [grad_out[:, bounds[c][0]:bounds[c][1]]]
-                if grad_end is not None:
-                    outs += list(end)
-                    grads += list(grad_end)
-                found = torch.autograd.grad(outs, [leaves_y] + leaves_m + leaves_p, grads,
-                                            allow_unused=True)
-            found = [torch.zeros_like(p) if g is None else g
-                     for g, p in zip(found, [y] + leaves_m + leaves_p)]
-            return found[0], found[1:1 + len(leaves_m)], found[1 + len(leaves_m):]
-
-        # pass 1: last chunk first. dL/dy is kept for pass 2, all T of it while this
-        # block is differentiated (one tensor the size of tdBN's output): cheaper than
-        # running the LIF forward and backward again
-        dys = [None] * len(bounds)
-        grad_end = None
-        sum_dy = sum_dy_xhat = None
-        grad_tail = [torch.zeros_like(p) for p in tail_p]
-        for c in reversed(range(len(bounds))):
-            a, b = bounds[c]
-            with torch.no_grad():
-                xhat, y = normalized(head(x_chunk(a, b), head_p))
-            dy, grad_start, d_tail = tail_backward(c, y, grad_end)
-            grad_end = grad_start or None
-            dy = dy.to(dtype)
-            dys[c] = dy
-            s, sx = dy.sum(dim=axes), (dy * xhat).sum(dim=axes)
-            sum_dy = s if sum_dy is None else sum_dy + s
-            sum_dy_xhat = sx if sum_dy_xhat is None else sum_dy_xhat + sx
-            for acc, g in zip(grad_tail, d_tail):
-                acc.add_(g)
-        mean_dy, mean_dy_xhat = sum_dy / ctx.count, sum_dy_xhat / ctx.count
-        dz_scale = gamma * invstd
-
-        # pass 2: the complete dL/dz of each chunk through the head, once
-        grad_x = (torch.empty(kept.shape, dtype=ctx.x_dtype, device=kept.device)
-                  if ctx.needs_input_grad[1] else None)
-        grad_head = [torch.zeros_like(p) for p in head_p]
-        for c, (a, b) in enumerate(bounds):
-            leaf_x = x_chunk(a, b).detach().requires_grad_(grad_x is not None)
-            leaves_h = [p.detach().requires_grad_() for p in head_p]
-            with torch.enable_grad():
-                z = head(leaf_x, leaves_h)
-            with torch.no_grad():
-                xhat = (z.to(dtype) - mean) * invstd
-                dy, dys[c] = dys[c], None
-                dz = (dy - mean_dy - xhat * mean_dy_xhat) * dz_scale
-                del dy
-            inputs = ([leaf_x] if grad_x is not None else []) + leaves_h
-            found = torch.autograd.grad(z, inputs, dz.to(z.dtype), allow_unused=True)
-            if grad_x is not None:
-                grad_x[:, a:b] = found[0]
-                found = found[1:]
-            for acc, g in zip(grad_head, found):
-                if g is not None:
-                    acc.add_(g)
-        return (None, grad_x, *grad_head, sum_dy_xhat.to(gamma.dtype),
-                sum_dy.to(beta.dtype), *grad_tail)
-
-
-def _compact(x):
-    """`x` as uint8 quarters when that is exact, else `x`: a block's input is spikes
-    (0 or 1) or 2x2-average-pooled spikes (multiples of 1/4), a quarter of the memory
-    as bytes; the check costs one pass over x."""
-    if not x.is_floating_point():
-        return x
-    quarters = torch.mul(x, 4.0).to(torch.uint8)
-    if torch.equal(quarters.to(x.dtype).mul_(0.25), x):
-        return quarters
-    return x
-
-
-def chunked_block(x, bounds, head, tail, head_params, gamma, beta, tail_params, epsilon,
-                  dtype):
-    """A chunked `keras_trt.Remat` block (see _ChunkedBlock): returns the block's output
-    and tdBN's batch mean and (biased) variance; `head(x, params)` and
-    `tail(y, membranes, params) -> (out, membranes)` are the block's two halves."""
-    if x.device.type == "meta":
-        return None
-    dtype = getattr(torch, dtype)
-    spec = (head, tail, tuple(bounds), epsilon, len(head_params), len(tail_params), dtype)
-    return _ChunkedBlock.apply(spec, x, *head_params, gamma, beta, *tail_params)
-
-
-class _LIFFromMembrane(torch.autograd.Function):
-    """A multi-step LIF that starts from a given membrane and also returns the membrane
-    after its last reset, with a hand-written BPTT through both (a chunk of a chunked
-    `keras_trt.Remat` block). The arithmetic is `_MultistepLIF`'s, so the spikes are
-    the same as the whole sequence's."""
-
-    @staticmethod
-    def forward(ctx, x, u0, tau, v_threshold, v_reset, surrogate, detach_reset):
-        u = u0.clone() if u0 is not None else torch.full_like(
-            x[:, 0], 0.0 if v_reset is None else v_reset)
-        spikes = torch.empty_like(x)
-        membrane = []
-        exact_scale = _is_power_of_two(tau)
-        reset_value = None if not v_reset else x.new_tensor(v_reset)
-        for t in range(x.shape[1]):
-            s = spikes[:, t]
-            if exact_scale:
-                v = torch.add(x[:, t], u, alpha=1.0 / tau)
-            else:
-                v = torch.add(u.div_(tau), x[:, t])
-            membrane.append(v)
-            torch.gt(v, v_threshold, out=s)
-            u = torch.empty_like(v)
-            if v_reset is None:
-                torch.sub(v, s, alpha=v_threshold, out=u)
-            elif v_reset == 0.0:
-                torch.addcmul(v, v, s, value=-1.0, out=u)
-            else:
-                torch.where(s.bool(), reset_value, v, out=u)
-        ctx.save_for_backward(spikes, *membrane)
-        ctx.params = (tau, v_threshold, v_reset, surrogate, detach_reset, u0 is not None)
-        return spikes, u
-
-    @staticmethod
-    def backward(ctx, grad_spikes, grad_end):
-        spikes, *membrane = ctx.saved_tensors
-        tau, v_threshold, v_reset, surrogate, detach_reset, has_u0 = ctx.params
-        grad_x = torch.empty_like(spikes)
-        du = None if grad_end is None else grad_end.clone()  # dL/du after step t's reset
-        for t in reversed(range(len(membrane))):
-            g, s, v = grad_spikes[:, t], spikes[:, t], membrane[t]
-            slope = _surrogate_derivative(surrogate, torch.sub(v, v_threshold))
-            dx = grad_x[:, t]
-            if du is None:
-                torch.mul(g, slope, out=dx)
-            else:
-                if detach_reset:
-                    ds = g
-                elif v_reset is None:
-                    ds = torch.sub(g, du, alpha=v_threshold)
-                else:  # g + du (v_reset - v)
-                    ds = torch.addcmul(g, du, v, value=-1.0)
-                    if v_reset != 0.0:
-                        ds.add_(du, alpha=v_reset)
-                dv = du if v_reset is None else du.addcmul_(du, s, value=-1.0)
-                torch.addcmul(dv, ds, slope, out=dx)
-            du = torch.div(dx, tau)
-        return grad_x, (du if has_u0 else None), None, None, None, None, None
-
-
-def lif_from_membrane(x, membrane, tau, v_threshold, v_reset, surrogate, detach_reset):
-    """(spikes, membrane after the last reset) of a multi-step LIF over axis 1 of `x`
-    that starts from `membrane` (None: v_reset, or 0 for a soft reset), or None."""
-    if x.device.type == "meta" or (membrane is not None and membrane.dtype != x.dtype):
-        return None
-    return _LIFFromMembrane.apply(x, membrane, tau, v_threshold, v_reset, surrogate,
-                                  detach_reset)

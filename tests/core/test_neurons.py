@@ -235,6 +235,36 @@ def test_torch_lif_kernel_saves_only_the_float32_membrane(dtype):
     assert not [n for n in Casts.sizes if n >= x.numel()]
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch",
+                    reason="the torch kernel: other backends use keras.ops")
+@pytest.mark.parametrize("v_reset", [0.0, None, 0.25])
+def test_torch_lif_kernel_continued_from_a_membrane_is_the_whole_sequence(v_reset):
+    """Two chunks chained through the returned membrane give the whole sequence's spikes,
+    input gradient and the start membrane's gradient (a chunked Remat block's LIF)."""
+    import torch
+
+    from keras_trt.backend import torch as torch_kernels
+
+    surrogate = kt.surrogates.Triangle(1.0)
+    args = (1.5, 1.0, v_reset, surrogate, False)
+    x = torch.tensor(many_spike_input((2, 7, 5), seed=29), requires_grad=True)
+    upstream = torch.tensor(np.random.default_rng(3).normal(size=(2, 7, 5)),
+                            dtype=torch.float32)
+    whole = torch_kernels.lif_multistep_fused(x, *args)
+    (grad_whole,) = torch.autograd.grad(whole, x, upstream)
+
+    u0 = torch.zeros(2, 5) if v_reset is None else torch.full((2, 5), v_reset)
+    u0.requires_grad_(True)
+    first, u = torch_kernels.lif_from_membrane(x[:, :3], u0, *args)
+    second, _ = torch_kernels.lif_from_membrane(x[:, 3:], u, *args)
+    chunked = torch.cat([first, second], dim=1)
+    grad_x, grad_u0 = torch.autograd.grad(chunked, [x, u0], upstream)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=0)
+    torch.testing.assert_close(grad_x, grad_whole, rtol=1e-6, atol=1e-7)
+    # u0 enters the first charge as u0 / tau, exactly as x_0 does with weight 1
+    torch.testing.assert_close(grad_u0, grad_whole[:, 0] / 1.5, rtol=1e-6, atol=1e-7)
+
+
 def test_if_is_lif_with_tau_one():
     x = many_spike_input((2, 5, 4), seed=7)
     np.testing.assert_array_equal(ops.convert_to_numpy(kt.IF()(x)),
