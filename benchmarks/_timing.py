@@ -25,6 +25,23 @@ def measure(fn, repeats=10, warmup=2):
             "min_ms": 1e3 * min(times)}
 
 
+def interleaved_medians(fns, rounds, label_width=40):
+    """Times `fns` ([(name, fn)], already warmed up) in turn, one call each per round, and
+    prints and returns [(name, median ms)]: on a shared machine a change in load then
+    shifts every piece alike."""
+    times = {name: [] for name, _ in fns}
+    for _ in range(rounds):
+        for name, fn in fns:
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    rows = [(name, 1000 * statistics.median(times[name])) for name, _ in fns]
+    for name, ms in rows:
+        print(f"{name:<{label_width}} {ms:9.1f} ms  (runs: "
+              + ", ".join(f"{1000 * t:.0f}" for t in times[name]) + ")", flush=True)
+    return rows
+
+
 def run_in_subprocess(script, args, backend=None, timeout=900):
     """Runs `python script args` (optionally under KERAS_BACKEND) and returns the JSON the
     script printed on its last line starting with RESULT."""

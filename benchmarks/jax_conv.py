@@ -16,9 +16,10 @@ Usage:
 
 import argparse
 import os
-import statistics
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,17 +88,7 @@ def main(argv=None):
     jax_kernels.conv2d = original
     for _, fn in fns:
         fn()
-    times = {name: [] for name, _ in fns}
-    for _ in range(args.rounds):
-        for name, fn in fns:
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    rows = [(name, 1000 * statistics.median(times[name])) for name, _ in fns]
-    for name, ms in rows:
-        print(f"{name:<44} {ms:9.1f} ms  (runs: "
-              + ", ".join(f"{1000 * t:.0f}" for t in times[name]) + ")", flush=True)
-    return rows
+    return _timing.interleaved_medians(fns, args.rounds, label_width=44)
 
 
 if __name__ == "__main__":

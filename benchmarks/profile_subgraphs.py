@@ -25,9 +25,10 @@ Usage:
 
 import argparse
 import os
-import statistics
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -161,17 +162,7 @@ def main(argv=None):
         fn()
         fn()
         fns.append((name, fn))
-    times = {name: [] for name, _ in fns}
-    for _ in range(args.steps):
-        for name, fn in fns:
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    rows = [(name, 1000 * statistics.median(times[name])) for name, _ in fns]
-    for name, ms in rows:
-        print(f"{name:<40} {ms:9.1f} ms  (runs: "
-              + ", ".join(f"{1000 * t:.0f}" for t in times[name]) + ")", flush=True)
-    return rows
+    return _timing.interleaved_medians(fns, args.steps, label_width=40)
 
 
 if __name__ == "__main__":
