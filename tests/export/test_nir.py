@@ -206,6 +206,36 @@ def test_missing_nir_names_the_extra(monkeypatch):
         kt.export.to_nir(vgg_model())
 
 
+def snntorch_outputs(path, x, kind):
+    """(logits (B, T, C), {snn.Leaky name: spikes (B, T, ...)}) of the NIR file at `path`
+    run by snnTorch 1.0's NIR import on `x` (a static image batch is repeated over T).
+    Samples run one at a time: its NIR Flatten also flattens the batch axis."""
+    import snntorch as snn
+    import torch
+    from snntorch.import_nir import import_from_nir
+
+    frames = x if kind == "vgg" else np.repeat(x[:, None], T, axis=1)   # (B, T, H, W, C)
+    logits, spikes = [], {}
+    for sample in frames:
+        with contextlib.redirect_stdout(io.StringIO()):   # it prints progress
+            net = import_from_nir(nir.read(path))
+        recorded = {}
+        for name, module in net.named_modules():
+            if isinstance(module, snn.Leaky):
+                module.register_forward_hook(
+                    lambda m, i, o, name=name: recorded.setdefault(name, []).append(
+                        o.detach().numpy()[0]))
+        steps = []
+        with torch.no_grad():
+            for frame in sample:
+                out, _ = net(torch.from_numpy(frame.transpose(2, 0, 1)[None].copy()))
+                steps.append(out.numpy().reshape(-1))
+        logits.append(np.stack(steps))
+        for name, values in recorded.items():
+            spikes.setdefault(name, []).append(np.stack(values))
+    return np.stack(logits), {name: np.stack(v) for name, v in spikes.items()}
+
+
 # ------------------------------------------------------------------------------ snnTorch
 @pytest.mark.parametrize("kind", ["vgg", "residual"])
 def test_snntorch_runs_the_exported_graph_with_the_same_spikes(kind, tmp_path):
@@ -217,39 +247,20 @@ def test_snntorch_runs_the_exported_graph_with_the_same_spikes(kind, tmp_path):
     spikes must agree except where float32 rounding (torch's and this backend's
     convolutions sum in different orders) moves a membrane across the threshold: at most
     0.1% of the spikes; measured (tools/measure_nir_snntorch.py): none differ."""
-    torch = pytest.importorskip("torch")
-    snn = pytest.importorskip("snntorch")
-    from snntorch.import_nir import import_from_nir
+    pytest.importorskip("torch")
+    pytest.importorskip("snntorch")
 
     model = MODELS[kind][0]()
     x = inputs_for(kind)
     path = str(tmp_path / "model.nir")
     nir.write(path, kt.export.to_nir(model))
-    frames = x if kind == "vgg" else np.repeat(x[:, None], T, axis=1)   # (B, T, H, W, C)
-    logits, spikes = [], {}
-    for sample in frames:
-        with contextlib.redirect_stdout(io.StringIO()):   # it prints progress
-            net = import_from_nir(nir.read(path))
-        recorded = {}
-        for name, module in net.named_modules():
-            if isinstance(module, snn.Leaky):
-                module.register_forward_hook(
-                    lambda m, i, o, name=name: recorded.setdefault(name, []).append(
-                        o.detach().numpy()))
-        steps = []
-        with torch.no_grad():
-            for frame in sample:
-                out, _ = net(torch.from_numpy(frame.transpose(2, 0, 1)[None].copy()))
-                steps.append(out.numpy().reshape(-1))
-        logits.append(np.stack(steps))
-        for name, values in recorded.items():
-            spikes.setdefault(name, []).append(np.stack([v[0] for v in values]))
+    logits, spikes = snntorch_outputs(path, x, kind)
     expected_logits, reference = run(model, x)
     assert set(spikes) == set(reference)
     for name, expected in reference.items():
         expected = np.moveaxis(expected, -1, 2) if expected.ndim == 5 else expected  # C first
-        got = np.stack(spikes[name])
+        got = spikes[name]
         assert got.shape == expected.shape, name
         assert expected.mean() > 0.0, name
         assert np.mean(got != expected) <= 1e-3, name
-    np.testing.assert_allclose(np.stack(logits), expected_logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logits, expected_logits, rtol=1e-4, atol=1e-4)
