@@ -45,6 +45,19 @@ def require_time_axis(layer, input_shape):
         )
 
 
+def stateful_frame_shape(layer, input_shape, keeps):
+    """The (batch, ...) shape of one frame of `input_shape`, the state a `stateful=True`
+    layer keeps across calls (`keeps` says what, for the message); a ValueError naming
+    `layer` unless the batch size and frame shape are static."""
+    frame_shape = (input_shape[0],) + tuple(input_shape[2:])
+    if any(d is None for d in frame_shape):
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': `stateful=True` keeps {keeps}, so "
+            "the batch size and frame shape must be static, got input shape "
+            f"{tuple(input_shape)}. Build the model with keras.Input(batch_shape=...) or "
+            "use keras_trt.streaming_model(model, batch_size=...).")
+    return frame_shape
+
 @keras.saving.register_keras_serializable(package="keras_trt")
 class TimeDistributed(keras.layers.Wrapper):
     """Applies `layer` to every timestep by folding (B, T) into one batch axis.
@@ -288,12 +301,7 @@ class TimeAverage(keras.layers.Layer):
     def build(self, input_shape):
         require_time_axis(self, input_shape)
         if self.stateful:
-            frame_shape = (input_shape[0],) + tuple(input_shape[2:])
-            if any(d is None for d in frame_shape):
-                raise ValueError(
-                    f"TimeAverage '{self.name}': `stateful=True` keeps a running sum per "
-                    "sample, so the batch size and frame shape must be static, got input "
-                    f"shape {tuple(input_shape)}.")
+            frame_shape = stateful_frame_shape(self, input_shape, "a running sum per sample")
             dtype = precision.accumulation_dtype(self.variable_dtype)
             self.total = self.add_weight(shape=frame_shape, initializer="zeros",
                                          name="total", trainable=False, autocast=False,

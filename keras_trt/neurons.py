@@ -26,7 +26,7 @@ from keras import ops
 
 from keras_trt import precision
 from keras_trt import surrogates as surrogates_lib
-from keras_trt.layers import require_time_axis
+from keras_trt.layers import require_time_axis, stateful_frame_shape
 from keras_trt.neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
 
 __all__ = ["LIF", "IF", "lif_multistep", "lif_multistep_fused"]
@@ -113,14 +113,8 @@ class LIF(keras.layers.Layer):
     def build(self, input_shape):
         require_time_axis(self, input_shape)
         if self.stateful:
-            frame_shape = (input_shape[0],) + tuple(input_shape[2:])
-            if any(d is None for d in frame_shape):
-                raise ValueError(
-                    f"{type(self).__name__} '{self.name}': `stateful=True` keeps one "
-                    "membrane per sample and neuron, so the batch size and frame shape "
-                    f"must be static, got input shape {tuple(input_shape)}. Build the "
-                    "model with keras.Input(batch_shape=...) or use "
-                    "keras_trt.streaming_model(model, batch_size=...).")
+            frame_shape = stateful_frame_shape(
+                self, input_shape, "one membrane per sample and neuron")
             self.membrane = self.add_weight(
                 shape=frame_shape, name="membrane", trainable=False, autocast=False,
                 initializer=keras.initializers.Constant(self._initial_membrane()),
