@@ -47,3 +47,16 @@ def rng():
 
 def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
+
+
+@pytest.fixture(scope="session")
+def session_data_cache(tmp_path_factory):
+    """Framed DVS data and digits_dvs events cached in a session folder, not in ~/.cache
+    (test folders that train on them use it, autouse, from their conftest)."""
+    old = os.environ.get("KERAS_TRT_CACHE_DIR")
+    os.environ["KERAS_TRT_CACHE_DIR"] = str(tmp_path_factory.mktemp("keras_trt_cache"))
+    yield os.environ["KERAS_TRT_CACHE_DIR"]
+    if old is None:
+        os.environ.pop("KERAS_TRT_CACHE_DIR", None)
+    else:
+        os.environ["KERAS_TRT_CACHE_DIR"] = old

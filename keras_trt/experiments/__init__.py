@@ -27,7 +27,7 @@ from keras_trt.experiments.analyze import analyze_run
 from keras_trt.experiments.errors import ExperimentError, RunFolderError
 from keras_trt.experiments.methods import METHODS
 from keras_trt.experiments.presets import PRESETS, Preset, PresetOption, get_preset
-from keras_trt.experiments.study import study
+from keras_trt.experiments.studies import study
 from keras_trt.experiments.training import TrainedRun, compile_model, train
 
 __all__ = ["ExperimentError", "METHODS", "PRESETS", "Preset", "PresetOption",

@@ -108,7 +108,7 @@ def summarise(rows, labels):
 
 def sweep_cells(rows, labels, base, sweeps):
     """`{param: {"base": value, "cells": [...]}}`, one cell per value (module docstring)."""
-    from keras_trt.experiments.study import sweep_label
+    from keras_trt.experiments.studies import sweep_label
 
     by = _by_label(rows, labels)
     out = {}

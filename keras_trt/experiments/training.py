@@ -116,8 +116,9 @@ def train(model, train_data, validation_data=None, test_data=None, *, method="tr
         verbose: fit's verbosity. callbacks: more Keras callbacks, called last.
         observe_fisher: epochs after which to record FI(t) and its centroid into
             fisher.csv (e.g. "20-40-60" or "all"), on `fisher_data` (a separate instance
-            of the training data: reading `train_data` would change the run),
-            `fisher_batches` batches per prefix length.
+            of the training data: reading `train_data` would change the run; or a
+            function without arguments that returns it, called after the model is
+            built), `fisher_batches` batches per prefix length.
         name: the run's name in results.json (default: the model's).
         config: more settings that define the run (a resume with other values is
             refused); the method, hyperparameters, budget, seed and selection always are.
@@ -142,7 +143,8 @@ def train(model, train_data, validation_data=None, test_data=None, *, method="tr
                 "distribute": "auto" if distribute else "none", "output_dir": output_dir,
                 "resume": resume, "overwrite": overwrite, "verbose": verbose,
                 "observe_fi": observe_fisher, "fi_batches": fisher_batches}
-    config = {**{k: settings[k] for k in RUN_DEFINING}, **(config or {})}
+    # The run's own values win over a `config` given for several runs (a study's base).
+    config = {**(config or {}), **{k: settings[k] for k in RUN_DEFINING}}
     with execution.distribution(distribute):
         output_dir = run_folder.follower_output_dir(os.fspath(output_dir), resume, distribute)
         settings["output_dir"] = output_dir
@@ -212,6 +214,8 @@ def _train(model, train_data, validation_data, test_data, s, config, hyperparame
         print(f"Resume: no saved state in {out}; starting from epoch 0")
     log_path = run_folder.start_log(out, epochs_done)
     log_learning_rate, save_last = run_folder.run_callbacks(out)
+    if callable(fisher_data):
+        fisher_data = fisher_data()
     fisher = [] if s["observe_fi"] is None else [kt.callbacks.FisherInformationCallback(
         fisher_data, epochs=s["observe_fi"], batches=s["fi_batches"], output_dir=out,
         batch_size=s["batch_size"], append=epochs_done > 0, verbose=int(s["verbose"] == 1))]

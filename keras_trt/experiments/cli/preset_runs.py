@@ -80,8 +80,10 @@ def train(preset, args, callbacks=(), model=None):
         test_data = load(preset, args, "test")
         validation_data = (load(preset, args, "validation")
                            if args.validation_fraction else None)
+        # Its own instance of the shuffled, augmented training split (the reference's
+        # data), loaded once the model is built, so observing leaves the run untouched.
         fisher_data = (None if args.observe_fi is None
-                       else load(preset, args, "train", seed=args.seed + 1))
+                       else lambda: load(preset, args, "train", seed=args.seed + 1))
         return training.train(
             model or (lambda: preset.build_model(**vars(args))), train_data,
             validation_data=validation_data, test_data=test_data, method=args.method,

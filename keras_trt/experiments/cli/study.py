@@ -18,7 +18,7 @@ import argparse
 import copy
 import os
 
-from keras_trt.experiments import study as study_lib
+from keras_trt.experiments import studies
 from keras_trt.experiments.cli import arguments, preset_runs
 from keras_trt.experiments.presets import PRESETS, QUICK_WIDTHS, get_preset
 
@@ -34,7 +34,7 @@ def grid(text):
     """`PARAM=v1,v2,...` -> (PARAM, [v1, v2, ...]) for one of TRT's hyperparameters."""
     name, sep, values = text.partition("=")
     name = name.strip().replace("-", "_")
-    names = study_lib.SWEEP_PARAMETERS
+    names = studies.SWEEP_PARAMETERS
     if not sep or name not in names:
         raise argparse.ArgumentTypeError(
             f"expected PARAM=v1,v2,... with PARAM one of {', '.join(names)}, got {text!r}")
@@ -66,7 +66,7 @@ def parse_args(argv=None, prog="study.py"):
     g.add_argument("--grid", type=grid, action="append", default=None,
                    metavar="PARAM=V1,V2,...",
                    help="TRT variants: one run per value of this TRT hyperparameter "
-                        f"({', '.join(study_lib.SWEEP_PARAMETERS)}), the others at their "
+                        f"({', '.join(studies.SWEEP_PARAMETERS)}), the others at their "
                         "base values (a base value is the plain TRT run); repeat to sweep "
                         "several")
     g.add_argument("--fisher-batches", type=arguments.positive_int, default=4,
@@ -100,7 +100,7 @@ def main(argv=None, callbacks=(), prog="study.py"):
     model = {"quickstart": f"VGGSNN(widths={list(args.widths or QUICK_WIDTHS)})"}.get(
         preset.name, preset.network)
     with preset_runs.one_line_errors():
-        return study_lib.study(
+        return studies.study(
             lambda: preset.build_model(**vars(args)), split("train"),
             split("validation") if args.validation_fraction else None, split("test"),
             seeds=range(args.seed, args.seed + args.seeds), methods=args.methods,

@@ -8,10 +8,11 @@ split, `fisher_batches` batches) and the test accuracy from the first t timestep
 A finished run (its `study_run.json`) is skipped and an interrupted one resumed exactly,
 so the same call continues an interrupted study.
 
-`sweeps={"lam": [1e-5, 1e-4], "decay": [0.25, 1.0]}` adds TRT runs that vary one
-hyperparameter at a time around `hyperparameters`: label `trt[lam=1e-05]`, folder
-`runs/trt_lam-1e-05/`; a value equal to the base value is the plain `trt` run (trained
-once). Outputs: keras_trt.experiments.study_report (docs/experiments.md has the schema).
+`sweeps={"lam": [5e-5, 1e-4], "decay": [0.5, 1.0]}` replaces the single TRT run by one
+per swept value, each varying one hyperparameter around `hyperparameters`: label
+`trt[lam=0.0001]`, folder `runs/trt_lam-0.0001/`; a value equal to the base value is the
+plain `trt` run (trained once, in `runs/trt/`). Outputs:
+keras_trt.experiments.study_report (docs/experiments.md has the schema).
 
 ```python
 import numpy as np
@@ -43,25 +44,22 @@ RUN_FILE = "study_run.json"
 
 
 def plan(methods, hyperparameters=None, sweeps=None):
-    """`[(label, method, overrides)]` in table order: each method, then after `trt` one
-    run per swept value that differs from the base value."""
+    """`[(label, method, overrides)]` in table order. Without sweeps one run per method;
+    with sweeps, `trt` becomes one run per swept value (one hyperparameter varied at a
+    time), a value equal to the base value being the plain `trt` run (once)."""
     hp = methods_lib.resolve_hyperparameters(hyperparameters)
     sweeps = check_sweeps(sweeps)
     out, seen = [], set()
     for method in methods:
         methods_lib.check_method(method)
-        if method in seen:
-            continue
-        seen.add(method)
-        out.append((method, method, {}))
-        if method != "trt":
-            continue
-        for name, values in sweeps.items():
-            for value in values:
-                label = sweep_label(name, value)
-                if value != hp[name] and label not in seen:
-                    seen.add(label)
-                    out.append((label, "trt", {name: value}))
+        variants = ([(method, {})] if method != "trt" or not sweeps else
+                    [("trt", {}) if value == hp[name] else (sweep_label(name, value),
+                                                             {name: value})
+                     for name, values in sweeps.items() for value in values])
+        for label, overrides in variants:
+            if label not in seen:
+                seen.add(label)
+                out.append((label, method, overrides))
     return out
 
 
@@ -229,13 +227,17 @@ def _run_one(c, label, method, overrides, seed):
         return {**row, "label": label}, True
     hp = {**c["base"], **overrides}
     keras.utils.set_random_seed(seed)   # before the data: tf.data seeds depend on it
-    train_data, validation_data, test_data = (_for_seed(d, seed) for d in c["data"])
+    train_data, test_data = _for_seed(c["data"][0], seed), _for_seed(c["data"][2], seed)
+    validation_data = _for_seed(c["data"][1], seed)
+    fisher_data = c["fisher_data"]
+    if fisher_data is not None:
+        fisher_data = lambda: _for_seed(c["fisher_data"], seed)   # noqa: E731 - read late
     record = c["run_record"]
     record = record(method, seed) if callable(record) else record
     run = training.train(
         c["model"], train_data, validation_data, test_data, method=method,
         hyperparameters=hp, seed=seed, output_dir=out, resume=run_folder.has_saved_state(out),
-        fisher_data=_for_seed(c["fisher_data"], seed), record=record, **c["train_args"])
+        fisher_data=fisher_data, record=record, **c["train_args"])
     args = c["train_args"]
     train_eval = _for_seed(c["train_eval"], seed)
     train_eval = train_data if train_eval is None else train_eval
