@@ -12,9 +12,10 @@ so the same call continues an interrupted study.
 per swept value, each varying one hyperparameter around `hyperparameters`: label
 `trt[lam=0.0001]`, folder `runs/trt_lam-0.0001/`; a value equal to the base value is the
 plain `trt` run (trained once, in `runs/trt/`). Outputs:
-keras_trt.experiments.study_report (docs/experiments.md has the schema).
+keras_trt.experiments.study_report (docs/experiments.md has the schema, and runs
+examples like this one on every backend).
 
-```python
+```text
 import numpy as np
 import keras_trt as kt
 

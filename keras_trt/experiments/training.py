@@ -9,9 +9,10 @@ validation loss; `select_on="test"`: by test accuracy, the paper's protocol) and
 last one; a CSV log, TensorBoard logs and `results.json` (keras_trt.experiments.run_folder).
 A resumed run (`resume=True`, `keras_trt.callbacks.ExactResume`) ends with the same
 weights as an uninterrupted one on the same backend and seed; a NaN or infinite loss
-stops it with a `NonFiniteLossError` that names the likely causes.
+stops it with a `NonFiniteLossError` that names the likely causes. (docs/experiments.md
+runs examples like this one on every backend.)
 
-```python
+```text
 import numpy as np
 import keras_trt as kt
 
