@@ -8,6 +8,7 @@ Markers:
 """
 
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -43,6 +44,17 @@ def _seed_and_policy():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# What TensorFlow's C++ runtime prints to stderr when it starts, whatever
+# TF_CPP_MIN_LOG_LEVEL says (absl's early messages).
+_FRAMEWORK_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|"
+                            r"[IWE]\d{4} [\d:. ]+|To enable the following instructions)")
+
+
+def stderr_lines(text):
+    """The lines of a subprocess's stderr, without TensorFlow's start-up log lines."""
+    return [line for line in text.strip().splitlines() if not _FRAMEWORK_LOG.match(line)]
 
 
 def to_numpy(x):
