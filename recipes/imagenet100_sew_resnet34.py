@@ -15,7 +15,8 @@ from keras_trt.experiments.cli import train
 
 
 def main(argv=None, callbacks=()):
-    return train.main("imagenet100_sew_resnet34", argv, callbacks=callbacks, prog="imagenet100_sew_resnet34.py")
+    return train.main("imagenet100_sew_resnet34", argv, callbacks=callbacks,
+                      prog="imagenet100_sew_resnet34.py")
 
 
 if __name__ == "__main__":

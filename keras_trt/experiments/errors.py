@@ -5,7 +5,8 @@ Both are `ValueError`s; the command line prints them as one line, without a trac
 ```python
 from keras_trt.experiments.errors import ExperimentError, RunFolderError
 
-print(issubclass(RunFolderError, ExperimentError), issubclass(ExperimentError, ValueError))   # True True
+print(issubclass(RunFolderError, ExperimentError))   # True
+print(issubclass(ExperimentError, ValueError))       # True
 ```
 """
 

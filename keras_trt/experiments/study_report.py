@@ -177,9 +177,9 @@ def format_table(summary, differences, n_seeds, sweeps=None):
                       "t-interval over seeds, percentage points:"]
         for cell in sweep["cells"]:
             m = cell["metrics"]
-            text = (f"  {name}={cell['value']:<10g} test acc {100 * m['final_test_accuracy']['mean']:.2f} "
-                    f"{_ci(m['final_test_accuracy'])}  gap {100 * m['gap']['mean']:.2f} "
-                    f"{_ci(m['gap'])}")
+            acc, gap = m["final_test_accuracy"], m["gap"]
+            text = (f"  {name}={cell['value']:<10g} test acc {100 * acc['mean']:.2f} "
+                    f"{_ci(acc)}  gap {100 * gap['mean']:.2f} {_ci(gap)}")
             tet = cell["differences"].get("tet")
             if tet:
                 text += (f"  vs TET {100 * tet['final_test_accuracy']['mean']:+.2f} "

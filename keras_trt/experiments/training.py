@@ -23,7 +23,7 @@ run = kt.experiments.train(build, (x[:32], y[:32]), validation_data=(x[32:40], y
                            test_data=(x[40:], y[40:]), method="trt", epochs=2,
                            batch_size=16, output_dir="runs/example", overwrite=True,
                            verbose=0)
-print(run.results["epochs"], sorted(run.results["hyperparameters"]["method_hyperparameters"]))   # 2 ['decay', 'epsilon', 'eta', 'lam']
+print(run.results["epochs"], run.results["selected_on"])   # 2 validation
 ```
 """
 

@@ -13,6 +13,7 @@ import pytest
 from keras_trt import experiments
 from keras_trt.experiments.errors import ExperimentError, RunFolderError
 from tests.experiments.conftest import tiny_arrays, tiny_model
+from tests.recipes.test_recipes import RESULTS_KEYS   # the recipes' run folders' keys
 
 BACKEND = keras.backend.backend()
 JIT = "off" if BACKEND == "tensorflow" else "auto"   # XLA compiling costs more than the run
@@ -21,15 +22,6 @@ DATA = dict(train_data=(X[:32], Y[:32]), validation_data=(X[32:40], Y[32:40]),
             test_data=(X[40:], Y[40:]))
 SETTINGS = dict(method="trt", epochs=3, batch_size=8, seed=0, verbose=0, jit=JIT,
                 hyperparameters={"eta": 0.05, "lam": 1e-3})
-# What results.json holds (the recipes' run folders have the same keys).
-RESULTS_KEYS = {
-    "recipe", "method", "dataset", "model", "loss", "hyperparameters", "epochs",
-    "epochs_planned", "selected_on", "best_epoch", "best_validation_accuracy",
-    "best_validation_epoch", "test_accuracy_at_best_epoch", "best_test_accuracy",
-    "best_test_loss", "best_test_epoch", "final_test_accuracy", "final_test_loss",
-    "final_validation_accuracy", "final_train_accuracy", "final_train_loss", "metric_note",
-    "paper_best_test_accuracy_percent", "training_time_s", "resumed", "backend", "versions",
-    "files", "wall_time_s"}
 LOG_COLUMNS = ["epoch", "accuracy", "learning_rate", "loss", "mean_logit_crossentropy",
                "test_accuracy", "test_loss", "test_mean_logit_crossentropy", "val_accuracy",
                "val_loss", "val_mean_logit_crossentropy"]

@@ -18,8 +18,8 @@ import os
 from keras_trt.experiments.methods import METHODS
 from keras_trt.experiments.training import RUN_DEFINING, SELECT_ON
 
-__all__ = ["build_parser", "parse_args", "resolve_validation", "run_config", "fail",
-           "positive_int", "non_negative_float", "unit_float", "fraction", "positive_float",
+__all__ = ["build_parser", "parse_args", "preset_from_argv", "resolve_validation",
+           "run_config", "fail", "positive_int", "non_negative_float", "unit_float", "fraction", "positive_float",
            "widths", "methods", "OneLineParser", "FI_EPOCHS", "DEFAULT_VALIDATION_FRACTION"]
 
 FI_EPOCHS = "20-40-60-80-100-120-200-300"   # the reference's --fi_epochs
@@ -100,6 +100,21 @@ class OneLineParser(argparse.ArgumentParser):
 def fail(message):
     """Exit with status 1 and a one-line message (no traceback)."""
     raise SystemExit(f"error: {' '.join(str(message).split())}")
+
+
+def preset_from_argv(argv, flag, prog, default="quickstart"):
+    """The preset that `flag` (e.g. "--preset") names in `argv`, read before the full
+    parser exists (the preset decides the other flags' defaults)."""
+    from keras_trt.experiments.presets import PRESETS, get_preset
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument(flag, default=default)
+    known, _ = pre.parse_known_args(argv)
+    name = getattr(known, flag.lstrip("-").replace("-", "_"))
+    if name not in PRESETS:
+        raise SystemExit(f"{prog}: error: argument {flag}: invalid choice {name!r} (choose "
+                         f"from {', '.join(PRESETS)})")
+    return get_preset(name)
 
 
 def _option_type(option):

@@ -20,7 +20,7 @@ import os
 
 from keras_trt.experiments import studies
 from keras_trt.experiments.cli import arguments, preset_runs
-from keras_trt.experiments.presets import PRESETS, QUICK_WIDTHS, get_preset
+from keras_trt.experiments.presets import PRESETS, QUICK_WIDTHS
 
 __all__ = ["main", "parse_args", "grid"]
 
@@ -49,13 +49,7 @@ def grid(text):
 
 
 def parse_args(argv=None, prog="study.py"):
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="quickstart")
-    known, _ = pre.parse_known_args(argv)
-    if known.preset not in PRESETS:
-        raise SystemExit(f"{prog}: error: argument --preset: invalid choice "
-                         f"{known.preset!r} (choose from {', '.join(PRESETS)})")
-    preset = get_preset(known.preset)
+    preset = arguments.preset_from_argv(argv, "--preset", prog)
     parser = arguments.build_parser(preset, prog=prog, several_methods=True)
     parser.description = __doc__.splitlines()[0]
     g = parser.add_argument_group("study")

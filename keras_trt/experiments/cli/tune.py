@@ -22,7 +22,7 @@ import os
 from keras_trt.atomic_io import write_json_atomic
 from keras_trt.experiments import execution
 from keras_trt.experiments.cli import arguments, preset_runs
-from keras_trt.experiments.presets import PRESETS, get_preset
+from keras_trt.experiments.presets import PRESETS
 
 __all__ = ["main", "parse_args"]
 
@@ -42,14 +42,7 @@ def _range(text):
 
 
 def parse_args(argv=None, prog="tune_trt.py"):
-    # The preset decides the data/model options' defaults, so read it first.
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--recipe", default="quickstart")
-    known, _ = pre.parse_known_args(argv)
-    if known.recipe not in PRESETS:
-        raise SystemExit(f"{prog}: error: argument --recipe: invalid choice "
-                         f"{known.recipe!r} (choose from {', '.join(PRESETS)})")
-    preset = get_preset(known.recipe)
+    preset = arguments.preset_from_argv(argv, "--recipe", prog)
     parser = arguments.build_parser(preset, prog=prog)
     parser.description = __doc__.splitlines()[0]
     g = parser.add_argument_group("search")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from keras_trt.experiments import get_preset, run_folder, training
+from keras_trt.experiments import get_preset, run_folder
 from keras_trt.experiments.cli import arguments, preset_runs
 from keras_trt.experiments.cli import study as study_command
 from keras_trt.experiments.errors import ExperimentError, RunFolderError
