@@ -118,7 +118,9 @@ class SpikingModel(keras.Model):
         return found[0] if found else None
 
     def weight_penalty(self, timesteps):
-        """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss)."""
+        """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss): a
+        scalar tensor, differentiable with respect to the weights (add it to the loss of
+        a training step of your own), that `float()` reads on every backend."""
         trt = self.trt_loss()
         if trt is None:
             return keras.ops.convert_to_tensor(0.0, precision.accumulation_dtype(
@@ -129,7 +131,7 @@ class SpikingModel(keras.Model):
                 f"TRTLoss needs weights to regularise, but model '{self.name}' has no "
                 "trainable non-bias variables (kernels or BatchNorm gammas)."
             )
-        return trt.weight_penalty(weights, timesteps)
+        return backend.readable_scalar(trt.weight_penalty(weights, timesteps))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
