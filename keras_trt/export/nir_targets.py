@@ -320,7 +320,11 @@ def for_target(graph, target):
             run (the message names the node and the field).
 
     ```python
-    graph = kt.export.to_nir(model)                     # canonical, target "nir"
+    import keras_trt as kt
+    from keras_trt.export.nir_targets import for_target
+
+    model = kt.models.VGGSNN(num_classes=10, input_shape=(4, 8, 8, 2), widths=(4, 8))
+    graph = kt.export.to_nir(model, dt=1e-3)            # canonical, target "nir"
     norse_graph = for_target(graph, "norse")            # r folded, sum pools
     ```
     """
@@ -347,8 +351,12 @@ def canonical_form(graph):
     (the inverse of `for_target`); `graph` itself when it names no target or "nir".
 
     ```python
+    import keras_trt as kt
+    from keras_trt.export.nir_targets import canonical_form
+
+    model = kt.models.VGGSNN(num_classes=10, input_shape=(4, 8, 8, 2), widths=(4, 8))
     graph = kt.export.to_nir(model, target="norse")
-    canonical_form(graph).nodes["block2_pool"]          # nir.AvgPool2d again
+    print(type(canonical_form(graph).nodes["block2_pool"]).__name__)   # AvgPool2d
     ```
     """
     nir = require_nir("keras_trt.export.from_nir")

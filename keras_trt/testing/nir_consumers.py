@@ -16,13 +16,16 @@ they import the simulator and its framework inside each function, so importing
 keras_trt (or this module) imports neither. They need the simulators of the `dev` extra.
 
 ```python
+import numpy as np
 import keras_trt as kt
 from keras_trt.testing import nir_consumers
 
 model = kt.models.VGGSNN(num_classes=5, input_shape=(2, 8, 8, 2), widths=(4, 8))
 x = np.random.default_rng(0).uniform(0, 2, (2, 2, 8, 8, 2)).astype("float32")
-logits, spikes = nir_consumers.run("norse", kt.export.to_nir(model, target="norse"), x)
+graph = kt.export.to_nir(model, target="snntorch")
+logits, spikes = nir_consumers.run("snntorch", graph, x)    # also "norse", "spyx"
 expected_logits, expected_spikes = nir_consumers.keras_outputs(model, x)
+print(logits.shape, spikes["block1_lif"].shape)              # (2, 2, 5) (2, 2, 4, 8, 8)
 ```
 """
 
