@@ -126,6 +126,7 @@ def test_sew_resnet34_itself_is_refused_for_its_max_pool():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = kt.models.SEWResNet34(num_classes=5, timesteps=2, input_shape=(16, 16, 3),
-                                      widths=(4, 4, 8, 8), time_loop="unroll")
+                                      widths=(4, 4, 8, 8), stage_blocks=(1, 1, 1, 1),
+                                      time_loop="unroll")
     with pytest.raises(ValueError, match="NIR has no max pooling"):
         kt.export.to_nir(model)
