@@ -14,8 +14,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "keras_trt"
 FRAMEWORKS = {"torch", "tensorflow", "jax", "jaxlib"}
 MAY_IMPORT_FRAMEWORKS = ("backend", "data")   # folders of keras_trt
 # (module, framework) pairs allowed elsewhere, each with its reason.
-_CONSUMERS = ("runners of external simulators (snnTorch and Norse are torch programs, Spyx "
-              "a JAX one, whatever KERAS_BACKEND is), imported inside the functions only")
+_CONSUMERS = ("runners of external simulators (snnTorch, Norse and SpikingJelly are torch "
+              "programs, Spyx a JAX one, whatever KERAS_BACKEND is), imported inside the "
+              "functions only")
 ALLOWED_IMPORTS = {
     ("testing/nir_consumers.py", "torch"): _CONSUMERS,
     ("testing/nir_consumers.py", "jax"): _CONSUMERS,

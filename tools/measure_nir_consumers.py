@@ -1,8 +1,9 @@
 """Measures how closely other simulators run the paper networks exported with
 `keras_trt.export.to_nir(model, target=consumer)`: for each network of
-`keras_trt.testing.nir_networks` and each consumer (snnTorch, Norse, Spyx), the spikes
-that differ from keras-trt's and the largest logit difference, or why the export is
-refused. Needs the `dev` extra; keras_trt importable (pip install -e, or PYTHONPATH=.).
+`keras_trt.testing.nir_networks` and each consumer (snnTorch, Norse, Spyx, SpikingJelly),
+the spikes that differ from keras-trt's and the largest logit difference, or why the
+export is refused. Needs the `dev` extra; keras_trt importable (pip install -e, or
+PYTHONPATH=.).
 
     KERAS_BACKEND=jax python tools/measure_nir_consumers.py
 """

@@ -245,12 +245,12 @@ def to_nir(model, dt=None, target="nir"):
             repeated by `keras_trt.RepeatTime`.
         dt: the time step in seconds that one keras-trt timestep stands for; sets the
             NIR LIF/IF parameters (module docstring). Default: the step `target`'s
-            consumer assumes (1e-4 for "nir" and "snntorch", 1e-3 for "norse", 1 for
-            "spyx").
+            consumer assumes (1e-4 for "nir", "snntorch" and "spikingjelly", 1e-3 for
+            "norse", 1 for "spyx").
         target: the form of the graph: "nir" (canonical, NIR's semantics as written
-            above), or the form that "snntorch", "norse" or "spyx" runs unchanged
-            (`keras_trt.export.nir_targets`, docs/deployment.md). `from_nir` reads
-            every form back to the same model.
+            above), or the form that "snntorch", "norse", "spyx" or "spikingjelly" runs
+            unchanged (`keras_trt.export.nir_targets`, docs/deployment.md). `from_nir`
+            reads every form back to the same model.
 
     Returns:
         A `nir.NIRGraph` of one timestep, with nodes named after the Keras layers, an

@@ -32,6 +32,12 @@ derives each mapping:
   dilated or grouped convolutions and padded pools are refused; its neurons spike on the
   previous step's membrane and subtract the threshold, so a warning says its spikes
   differ from keras-trt's.
+- "spikingjelly": the canonical graph at `dt = 1e-4` (the default of SpikingJelly's
+  `import_from_nir`). Its import reads `tau / dt` as its LIFNode's tau and, with the
+  canonical `r = tau_n / dt`, builds `LIFNode(decay_input=False)`: `v += (v_reset - v) /
+  (tau_n / dt) + I`, which is keras-trt's `u / tau + x` for `v_reset = 0`; an IF
+  (`r = 1 / dt`) is `IFNode`, `v += I`; both reset to `v_reset`. Nothing is rewritten;
+  a LIF with `v_reset != 0` is refused (`nir_consumer_limits`).
 
 ```python
 import keras_trt as kt
@@ -46,11 +52,11 @@ canonical = nir_targets.canonical_form(graph)        # what from_nir imports
 
 import copy
 import math
-import warnings
 
 import numpy as np
 
 from keras_trt.export._nir import DEFAULT_DT, require_nir
+from keras_trt.export.nir_consumer_limits import check_consumer, neuron_nodes
 
 __all__ = ["TARGETS", "target_dt", "for_target", "canonical_form"]
 
@@ -60,6 +66,7 @@ _FORMS = {
     "snntorch": (1e-4, False, False, False),
     "norse": (1e-3, True, True, False),
     "spyx": (1.0, False, True, True),
+    "spikingjelly": (1e-4, False, False, False),
 }
 TARGETS = tuple(_FORMS)
 
@@ -123,7 +130,7 @@ def _fold_r(graph, nir, label, dt, inverse):
     LIF) into its threshold and reset (v_threshold / r, v_reset / r: the membrane is
     then v / r, the spikes the same). Each neuron's metadata["keras_trt_r"] records
     which ("weights" or "v_threshold"); `inverse` undoes it."""
-    neurons = dict(_neurons(graph, nir))
+    neurons = dict(neuron_nodes(graph, nir))
     if inverse:
         r_of = {name: _canonical_r(node, nir, dt) for name, node in neurons.items()}
     else:
@@ -244,67 +251,6 @@ def _depth_first_edges(graph, label):
     return edges
 
 
-# ---------------------------------------------------------------- what consumers refuse
-def _neurons(graph, nir):
-    return [(n, node) for n, node in graph.nodes.items() if isinstance(node, (nir.LIF, nir.IF))]
-
-
-def _check_reset_zero(graph, nir, label, consumer):
-    for name, node in _neurons(graph, nir):
-        if node.v_reset is not None and not np.allclose(node.v_reset, 0.0):
-            raise ValueError(f"{label}: neuron '{name}' has v_reset = "
-                             f"{_uniform(node.v_reset, name, 'v_reset', label)}; {consumer}'s "
-                             "NIR import resets to 0 (it does not read `v_reset`).")
-
-
-def _check_unpadded_pools(graph, nir, label, consumer):
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.AvgPool2d) and np.any(np.asarray(node.padding) != 0):
-            raise ValueError(f"{label}: pool '{name}' has padding {list(node.padding)}; "
-                             f"{consumer}'s sum pool does not pad (`padding` must be 0).")
-
-
-def _check_consumer(graph, nir, target, dt, label):
-    if target == "snntorch":
-        if not math.isclose(dt, 1e-4):
-            raise ValueError(f"{label}: `dt` must be 1e-4, the step snnTorch's NIR import "
-                             f"fixes; got {dt}.")
-        _check_reset_zero(graph, nir, label, "snnTorch")
-        for name, node in _neurons(graph, nir):
-            if isinstance(node, nir.IF):
-                raise ValueError(f"{label}: IF '{name}': snnTorch 1.0's NIR import runs "
-                                 "nir.IF as a leaky neuron (beta 0.9); use target='norse' or "
-                                 "'nir'.")
-    elif target == "norse":
-        _check_reset_zero(graph, nir, label, "Norse")
-        _check_unpadded_pools(graph, nir, label, "Norse")
-        for name, node in _neurons(graph, nir):
-            if isinstance(node, nir.IF) and dt != 1.0:
-                raise ValueError(
-                    f"{label}: IF '{name}' at dt={dt}: Norse's IF adds its input without dt "
-                    "(v += I), NIR's IF with r = 1 adds dt I. Export with dt=1.0 and run "
-                    "norse.torch.from_nir(graph, dt=1.0).")
-    elif target == "spyx":
-        _check_unpadded_pools(graph, nir, label, "Spyx")
-        for name in graph.nodes:
-            if len(_incoming(graph, name)) > 1 or len(_outgoing(graph, name)) > 1:
-                raise ValueError(
-                    f"{label}: node '{name}' has {len(_incoming(graph, name))} inputs and "
-                    f"{len(_outgoing(graph, name))} outputs; Spyx's NIR import builds a "
-                    "chain (one edge out of each node), so residual connections are lost.")
-            node = graph.nodes[name]
-            if isinstance(node, nir.Conv2d) and (
-                    np.any(np.asarray(node.dilation) != 1) or int(node.groups) != 1):
-                raise ValueError(f"{label}: Conv2d '{name}' is dilated or grouped; Spyx's "
-                                 "NIR import reads neither `dilation` nor `groups`.")
-        if _neurons(graph, nir):
-            warnings.warn(
-                f"{label}: Spyx 1.0's LIF and IF spike on the previous step's membrane and "
-                "subtract the threshold (spyx.nn.LIF), keras-trt's on the current membrane "
-                "with a reset to v_reset: Spyx runs this graph but its spikes differ "
-                "(docs/deployment.md, Consumers).", UserWarning, stacklevel=3)
-
-
 def for_target(graph, target):
     """`graph` (keras-trt's canonical form, as `to_nir` writes it) rewritten for `target`.
 
@@ -333,7 +279,7 @@ def for_target(graph, target):
     label = f"to_nir(target={target!r})"
     dt = float(np.asarray(graph.metadata["dt"]).item())
     graph = copy.deepcopy(graph)
-    _check_consumer(graph, nir, target, dt, label)
+    check_consumer(graph, nir, target, dt, label)
     if target == "norse":
         graph.edges = _depth_first_edges(graph, label)
     if fold_r:

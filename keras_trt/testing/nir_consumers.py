@@ -1,5 +1,6 @@
-"""Runners of other simulators' NIR imports (snnTorch, Norse, Spyx), to check that a graph
-exported by `keras_trt.export.to_nir` computes what the keras-trt model computes.
+"""Runners of other simulators' NIR imports (snnTorch, Norse, Spyx, SpikingJelly), to check
+that a graph exported by `keras_trt.export.to_nir` computes what the keras-trt model
+computes.
 
 Each runner takes a NIR graph (or a file path) and keras-trt frames (B, T, ...), channels
 last, runs the graph in that simulator one timestep at a time, and returns
@@ -10,10 +11,11 @@ tools/measure_nir_consumers.py).
 
 Framework imports. keras-trt's library code uses keras.ops, and torch/JAX are imported
 only in keras_trt/backend/ (tests/test_layout.py). These runners are the exception
-listed in that test: they drive external simulators that are torch (snnTorch, Norse) or
-JAX (Spyx) programs whatever KERAS_BACKEND is, so they belong to no Keras backend, and
-they import the simulator and its framework inside each function, so importing
-keras_trt (or this module) imports neither. They need the simulators of the `dev` extra.
+listed in that test: they drive external simulators that are torch (snnTorch, Norse,
+SpikingJelly) or JAX (Spyx) programs whatever KERAS_BACKEND is, so they belong to no Keras
+backend, and they import the simulator and its framework inside each function, so
+importing keras_trt (or this module) imports neither. They need the simulators of the
+`test` extra (Spyx: the `dev` extra).
 
 ```python
 import numpy as np
@@ -23,7 +25,7 @@ from keras_trt.testing import nir_consumers
 model = kt.models.VGGSNN(num_classes=5, input_shape=(2, 8, 8, 2), widths=(4, 8))
 x = np.random.default_rng(0).uniform(0, 2, (2, 2, 8, 8, 2)).astype("float32")
 graph = kt.export.to_nir(model, target="snntorch")
-logits, spikes = nir_consumers.run("snntorch", graph, x)    # also "norse", "spyx"
+logits, spikes = nir_consumers.run("snntorch", graph, x)    # or "norse", "spyx", ...
 expected_logits, expected_spikes = nir_consumers.keras_outputs(model, x)
 print(logits.shape, spikes["block1_lif"].shape)              # (2, 2, 5) (2, 2, 4, 8, 8)
 ```
@@ -31,6 +33,7 @@ print(logits.shape, spikes["block1_lif"].shape)              # (2, 2, 5) (2, 2, 
 
 import contextlib
 import io
+import keyword
 import logging
 
 import keras
@@ -40,7 +43,7 @@ from keras_trt import neurons
 from keras_trt.export import require_nir
 
 __all__ = ["CONSUMERS", "run", "keras_outputs", "snntorch_outputs", "norse_outputs",
-           "spyx_outputs"]
+           "spyx_outputs", "spikingjelly_outputs"]
 
 
 def _graph(graph):
@@ -172,7 +175,43 @@ def spyx_outputs(graph, frames, dt=None):
     return np.swapaxes(np.stack(logits), 0, 1), spikes
 
 
-CONSUMERS = {"snntorch": snntorch_outputs, "norse": norse_outputs, "spyx": spyx_outputs}
+def spikingjelly_outputs(graph, frames, dt=None):
+    """Runs `graph` in SpikingJelly 2.0's NIR import
+    (`spikingjelly.activation_based.nir_exchange.import_from_nir`, a torch.fx module that
+    nirtorch's `nir_to_torch` builds) at `dt` (default: the graph's metadata, else
+    SpikingJelly's 1e-4) on keras-trt `frames` (B, T, ...), the whole batch at once: its
+    Flatten keeps the batch axis, and its neurons' state is passed from step to step."""
+    import torch
+    from spikingjelly.activation_based import neuron
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    graph = _graph(graph)
+    net = import_from_nir(graph, dt=_dt(graph, 1e-4) if dt is None else dt)
+    # nirtorch names each module after its node, with '.' as '_' and keywords prefixed
+    node_of = {("nir_node_" if keyword.iskeyword(n) else "") + n.replace(".", "_"): n
+               for n in graph.nodes}
+    recorded = {}
+
+    def record(name):
+        def hook(module, inputs, output):   # a neuron's wrapper returns (spikes, state)
+            recorded.setdefault(name, []).append(output[0].detach().numpy())
+        return hook
+
+    for name, module in net.named_modules():
+        if isinstance(getattr(module, "module", None), neuron.BaseNode):
+            module.register_forward_hook(record(node_of.get(name, name)))
+    steps, state = [], None
+    with torch.no_grad():
+        for t in range(frames.shape[1]):
+            x = torch.from_numpy(np.ascontiguousarray(_channels_first(frames)[:, t], "float32"))
+            out, state = net(x, state)
+            steps.append(out.numpy())
+    spikes = {name: np.stack(values, axis=1) for name, values in recorded.items()}
+    return np.stack(steps, axis=1), spikes
+
+
+CONSUMERS = {"snntorch": snntorch_outputs, "norse": norse_outputs, "spyx": spyx_outputs,
+             "spikingjelly": spikingjelly_outputs}
 
 
 def run(consumer, graph, frames):

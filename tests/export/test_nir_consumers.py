@@ -1,6 +1,7 @@
-"""The paper networks exported with `to_nir(target=...)` run in snnTorch 1.0, Norse 1.1 and
-Spyx 1.0 (`keras_trt.testing.nir_consumers`), or the export refuses what the consumer
-cannot run, with the reason. This file fills docs/deployment.md's table of consumers.
+"""The paper networks exported with `to_nir(target=...)` run in snnTorch 1.0, Norse 1.1,
+SpikingJelly 2.0 and Spyx 1.0 (`keras_trt.testing.nir_consumers`), or the export refuses
+what the consumer cannot run, with the reason. This file fills docs/deployment.md's table
+of consumers.
 
 Tolerance (every consumer): the spikes must agree except where float32 rounding (the
 frameworks' convolutions sum in different orders) moves a membrane across the threshold:
@@ -12,7 +13,6 @@ compares Spyx with a NumPy simulation of the same graph and involves no Keras ba
 beyond exporting the graph (checked everywhere by the round trips), so it runs on JAX
 only, where its 20-30 s of JAX compilation is shared with the backend's.
 """
-
 import warnings
 
 import keras
@@ -33,7 +33,8 @@ REFUSED = {
     ("spyx", "resnet19"): "builds a chain",
     ("spyx", "sew_resnet"): "builds a chain",
 }
-SIMULATOR = {"snntorch": "snntorch", "norse": "norse", "spyx": "spyx"}
+SIMULATOR = {"snntorch": "snntorch", "norse": "norse", "spyx": "spyx",
+             "spikingjelly": "spikingjelly"}
 # Norse's IF adds its input without dt: SEW-ResNet's IF neurons need dt = 1
 DT = {("norse", "sew_resnet"): 1.0}
 
@@ -54,13 +55,16 @@ def assert_same_run(logits, spikes, expected_logits, expected_spikes):
 
 
 @pytest.mark.parametrize("network", nir_networks.NETWORKS)
-@pytest.mark.parametrize("consumer", ["snntorch", "norse"])
+@pytest.mark.parametrize("consumer", ["snntorch", "norse", "spikingjelly"])
 def test_torch_consumers_run_the_exported_network_with_the_same_spikes(consumer, network,
                                                                       tmp_path):
     """snnTorch maps nir.LIF to snn.Leaky(beta = 1 - dt/tau_n, threshold / (r dt/tau_n),
     reset to 0) at dt = 1e-4; Norse to its LIFBox (forward Euler at from_nir's dt, r
     ignored: the norse form folds r into the weights, average pools into sums). Both run
-    NIR's Flatten(start_dim=0) as torch.nn.Flatten(0, -1), so samples run one at a time."""
+    NIR's Flatten(start_dim=0) as torch.nn.Flatten(0, -1), so samples run one at a time.
+    SpikingJelly maps it to LIFNode(tau = tau_n/dt, decay_input=False since r = tau_n/dt,
+    reset to v_reset), nir.IF to IFNode, and runs the whole batch in nirtorch's fx
+    graph, which sums the edges into a node (residual blocks run as written)."""
     pytest.importorskip("torch")
     pytest.importorskip(SIMULATOR[consumer])
     model = nir_networks.build(network)
@@ -75,6 +79,34 @@ def test_torch_consumers_run_the_exported_network_with_the_same_spikes(consumer,
     x, frames = frames_for(network)
     logits, spikes = nir_consumers.run(consumer, path, frames)
     assert_same_run(logits, spikes, *nir_consumers.keras_outputs(model, x))
+
+
+def test_spikingjelly_reads_thresholds_and_if_resets_and_refuses_what_it_cannot():
+    """SpikingJelly builds its neurons with the graph's v_threshold and v_reset and starts
+    each membrane at v_reset, as keras-trt does: a LIF with threshold 0.7 feeding an IF
+    with threshold 1.5 that resets to -0.2 gives keras-trt's spikes. Its LIFNode decays
+    towards v_reset (v_leak must equal v_reset), keras-trt's LIF towards 0: a LIF with
+    v_reset != 0 is refused."""
+    pytest.importorskip("spikingjelly")
+    inputs = keras.Input((4, 3))
+    h = kt.TimeDistributed(keras.layers.Dense(6, name="fc1"), name="fc1")(inputs)
+    h = kt.LIF(v_threshold=0.7, name="lif")(h)
+    h = kt.TimeDistributed(keras.layers.Dense(5, name="fc2"), name="fc2")(h)
+    model = kt.SpikingModel(inputs, kt.IF(v_threshold=1.5, v_reset=-0.2, name="if")(h))
+    rng = np.random.default_rng(0)
+    for name, shape in (("fc1", (3, 6)), ("fc2", (6, 5))):   # weights that make both fire
+        model.get_layer(name).layer.kernel.assign(rng.normal(0.2, 0.6, shape).astype("float32"))
+    x = rng.uniform(0.0, 2.0, (3, 4, 3)).astype("float32")
+    graph = kt.export.to_nir(model, target="spikingjelly")
+    np.testing.assert_allclose(graph.nodes["if"].v_reset, -0.2)
+    logits, spikes = nir_consumers.spikingjelly_outputs(graph, x)
+    expected_logits, expected_spikes = nir_consumers.keras_outputs(model, x)
+    assert_same_run(logits, spikes, expected_logits, expected_spikes)
+
+    reset_high = kt.SpikingModel(inputs, kt.LIF(v_reset=0.5, name="lif_high")(h))
+    with pytest.raises(ValueError, match=r"LIF 'lif_high' has v_reset = 0\.5; SpikingJelly"):
+        kt.export.to_nir(reset_high, target="spikingjelly")
+    kt.export.to_nir(reset_high, target="nir")            # NIR itself expresses it
 
 
 def test_norse_runs_if_neurons_only_at_dt_1():

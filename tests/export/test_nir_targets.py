@@ -18,7 +18,7 @@ nir = pytest.importorskip("nir")
 # the forms each network can be written in (the others are refused: test_nir_consumers.py)
 FORMS = [("nir", "vggsnn"), ("nir", "resnet19"), ("nir", "sew_resnet"),
          ("snntorch", "vggsnn"), ("snntorch", "resnet19"), ("norse", "vggsnn"),
-         ("spyx", "vggsnn")]
+         ("spyx", "vggsnn"), ("spikingjelly", "sew_resnet")]
 
 
 def numpy(x):
