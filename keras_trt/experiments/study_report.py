@@ -12,18 +12,23 @@
              timestep_accuracy.png  accuracy from the first t timesteps' logits
 ```
 
-A sweep cell (study.json `sweeps[param]["cells"][i]`, one row of sweep_<param>.csv):
-`value`, `label` (the plain "trt" at the base value), `n` (seeds), `seeds`, `metrics`:
-`{metric: {mean, std, low, high, n}}` for SWEEP_METRICS (low/high: the 95% Student
-t-interval of the mean; NaN with one seed), `differences`: `{"tet"|"sdt": {metric:
-paired_difference}}` against the methods that ran on the same seeds.
+A sweep (study.json `sweeps[param]`, one row of sweep_<param>.csv per cell) is
+`keras_trt.analysis.sensitivity`'s result for that parameter plus its `base` value: one
+cell per value (the plain `trt` runs are the base value's), each with `value`,
+`labels`, `seeds`, `{metric: mean_interval}` for SWEEP_METRICS (mean, std, the 95%
+Student t-interval `low`/`high` of the mean; NaN with one seed) and `vs_reference`, the
+paired differences against TET on the seeds they share (when TET ran).
 
 ```python
 from keras_trt.experiments import study_report
 
-rows = [{"label": "trt", "seed": s, "final_test_accuracy": a} for s, a in ((0, 0.8), (1, 0.9))]
-cell = study_report.interval([r["final_test_accuracy"] for r in rows])
-print(round(cell["mean"], 2), round(cell["high"] - cell["mean"], 3))   # 0.85 0.635
+rows = [{"label": label, "seed": s, "final_test_accuracy": acc, "gap": 0.1,
+         "test_accuracy_at_best_epoch": acc, "hyperparameters": {"lam": 5e-5}}
+        for label, accs in (("trt", (0.8, 0.9)), ("trt[lam=0.001]", (0.7, 0.8)))
+        for s, acc in enumerate(accs)]
+sweeps = study_report.sweep_summaries(rows, ["trt", "trt[lam=0.001]"], {"lam": 5e-5},
+                                      {"lam": [5e-5, 1e-3]})
+print([round(c["final_test_accuracy"]["mean"], 2) for c in sweeps["lam"]["cells"]])   # [0.85, 0.75]
 ```
 """
 
@@ -33,8 +38,8 @@ import os
 
 from keras_trt.atomic_io import write_json_atomic
 
-__all__ = ["METRICS", "DIFFERENCE_METRICS", "SWEEP_METRICS", "summarise", "sweep_cells",
-           "format_table", "interval", "write"]
+__all__ = ["METRICS", "DIFFERENCE_METRICS", "SWEEP_METRICS", "summarise", "sweep_summaries",
+           "format_table", "write"]
 
 METRICS = (  # key, label, how it is printed
     ("final_test_accuracy", "test acc (final)", "pct"),
@@ -47,19 +52,6 @@ METRICS = (  # key, label, how it is printed
 DIFFERENCE_METRICS = ("final_test_accuracy", "test_accuracy_at_best_epoch", "gap",
                       "accuracy_t1")
 SWEEP_METRICS = ("final_test_accuracy", "test_accuracy_at_best_epoch", "gap")
-
-
-def interval(values, confidence=0.95):
-    """Mean, sample std and the Student t-interval of the mean of `values` (low/high NaN
-    for one value)."""
-    from keras_trt.analysis import mean_std, t_quantile
-
-    s = mean_std(values)
-    n = s["n"]
-    half = (t_quantile(0.5 + confidence / 2, n - 1) * s["std"] / math.sqrt(n)
-            if n > 1 else float("nan"))
-    return {"mean": s["mean"], "std": s["std"], "low": s["mean"] - half,
-            "high": s["mean"] + half, "n": n}
 
 
 def _by_label(rows, labels):
@@ -106,30 +98,17 @@ def summarise(rows, labels):
     return summary, differences
 
 
-def sweep_cells(rows, labels, base, sweeps):
-    """`{param: {"base": value, "cells": [...]}}`, one cell per value (module docstring)."""
-    from keras_trt.experiments.studies import sweep_label
+def sweep_summaries(rows, labels, base, sweeps):
+    """`{param: {"base": value, **keras_trt.analysis.sensitivity(...)}}`: per swept value,
+    the mean and interval of SWEEP_METRICS over seeds and the paired difference against
+    TET (module docstring)."""
+    from keras_trt.analysis import sensitivity
 
-    by = _by_label(rows, labels)
-    out = {}
-    for name, values in sweeps.items():
-        cells = []
-        for value in sorted(set(values) | {base[name]}):
-            label = "trt" if value == base[name] else sweep_label(name, value)
-            runs = by.get(label) or []
-            if not runs:
-                continue
-            cell = {"value": value, "label": label, "n": len(runs),
-                    "seeds": [r["seed"] for r in runs],
-                    "metrics": {m: interval([r[m] for r in runs]) for m in SWEEP_METRICS},
-                    "differences": {}}
-            for other in ("tet", "sdt"):
-                paired = _paired(runs, by.get(other) or [], SWEEP_METRICS)
-                if paired:
-                    cell["differences"][other] = paired
-            cells.append(cell)
-        out[name] = {"base": base[name], "cells": cells}
-    return out
+    reference = "tet" if "tet" in labels else None
+    return {name: {"base": base[name],
+                   **sensitivity(rows, name, base_value=base[name], reference=reference,
+                                 metrics=SWEEP_METRICS)}
+            for name in sweeps}
 
 
 def _fmt(stat, kind):
@@ -141,7 +120,7 @@ def _fmt(stat, kind):
 
 
 def _ci(p):
-    return ("n/a (one seed)" if math.isnan(p.get("half_width", p["high"] - p["mean"]))
+    return ("n/a (one seed)" if math.isnan(p["half_width"])
             else f"[{100 * p['low']:+.2f}, {100 * p['high']:+.2f}]")
 
 
@@ -176,14 +155,12 @@ def format_table(summary, differences, n_seeds, sweeps=None):
         lines += ["", f"Sweep of TRT's {name} (base {sweep['base']:g}), mean and 95% "
                       "t-interval over seeds, percentage points:"]
         for cell in sweep["cells"]:
-            m = cell["metrics"]
-            acc, gap = m["final_test_accuracy"], m["gap"]
+            acc, gap = cell["final_test_accuracy"], cell["gap"]
             text = (f"  {name}={cell['value']:<10g} test acc {100 * acc['mean']:.2f} "
                     f"{_ci(acc)}  gap {100 * gap['mean']:.2f} {_ci(gap)}")
-            tet = cell["differences"].get("tet")
+            tet = cell["vs_reference"].get("final_test_accuracy")
             if tet:
-                text += (f"  vs TET {100 * tet['final_test_accuracy']['mean']:+.2f} "
-                         f"{_ci(tet['final_test_accuracy'])}")
+                text += f"  vs TET {100 * tet['mean']:+.2f} {_ci(tet)}"
             lines.append(text)
     return "\n".join(lines)
 
@@ -211,26 +188,22 @@ def write_csvs(out, rows, summary, sweeps=None):
                 w.writerow([label, f"accuracy_first_{t + 1}", st["mean"], st["std"],
                             st["min"], st["max"], st["n"]])
     for name, sweep in (sweeps or {}).items():
-        head = ["parameter", "value", "label", "n"]
+        head = ["parameter", "value", "labels", "n"]
         for m in SWEEP_METRICS:
             head += [f"{m}_mean", f"{m}_std", f"{m}_low", f"{m}_high"]
-        for other in ("tet", "sdt"):
-            for m in SWEEP_METRICS:
-                head += [f"{m}_minus_{other}_mean", f"{m}_minus_{other}_low",
-                         f"{m}_minus_{other}_high"]
+        for m in SWEEP_METRICS:
+            head += [f"{m}_minus_tet_mean", f"{m}_minus_tet_low", f"{m}_minus_tet_high"]
         with open(os.path.join(out, f"sweep_{name}.csv"), "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(head)
             for cell in sweep["cells"]:
-                row = [name, cell["value"], cell["label"], cell["n"]]
+                row = [name, cell["value"], " ".join(cell["labels"]), len(cell["seeds"])]
                 for m in SWEEP_METRICS:
-                    st = cell["metrics"][m]
+                    st = cell[m]
                     row += [st["mean"], st["std"], st["low"], st["high"]]
-                for other in ("tet", "sdt"):
-                    d = cell["differences"].get(other)
-                    for m in SWEEP_METRICS:
-                        row += ([d[m]["mean"], d[m]["low"], d[m]["high"]] if d
-                                else ["", "", ""])
+                for m in SWEEP_METRICS:
+                    d = cell["vs_reference"].get(m)
+                    row += [d["mean"], d["low"], d["high"]] if d else ["", "", ""]
                 w.writerow(row)
 
 
@@ -290,7 +263,7 @@ def write(out, rows, labels, seeds, base, sweeps, settings, wall_time_s, fisher_
     from keras_trt.experiments.training import BEST_ACCURACY_NOTE as selection_note
 
     summary, differences = summarise(rows, labels)
-    sweep_summary = sweep_cells(rows, labels, base, sweeps)
+    sweep_summary = sweep_summaries(rows, labels, base, sweeps)
     table = format_table(summary, differences, len(seeds), sweep_summary)
     study = {
         **{k: record.get(k) for k in ("recipe", "dataset", "model")},
@@ -310,8 +283,10 @@ def write(out, rows, labels, seeds, base, sweeps, settings, wall_time_s, fisher_
                                      "timesteps' logits, t = 1..T",
             "learning_curves_band": "mean ± sample std over seeds",
             "selection": selection_note,
-            "sweeps": "one TRT hyperparameter varied at a time around the base values; "
-                      "low/high: 95% Student t-interval of the mean over seeds",
+            "sweeps": "one TRT hyperparameter varied at a time around the base values "
+                      "(keras_trt.analysis.sensitivity); low/high: 95% Student t-interval "
+                      "of the mean over seeds; vs_reference: paired differences against "
+                      "TET",
         },
         "summary": summary, "differences": differences, "sweeps": sweep_summary,
         "runs": rows,

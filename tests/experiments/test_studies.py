@@ -74,21 +74,20 @@ def test_study_written_before_is_picked_up(tmp_path):
     assert not (tmp_path / "runs" / "trt").exists()
     # The sweep's cells: mean and t-interval of the mean, paired difference against TET.
     cells = result["sweeps"]["lam"]["cells"]
-    assert [(c["value"], c["label"], c["n"]) for c in cells] == [
-        (1e-5, "trt[lam=1e-05]", 2), (5e-5, "trt", 2)]
-    acc = cells[1]["metrics"]["final_test_accuracy"]
+    assert [(c["value"], c["labels"], c["seeds"]) for c in cells] == [
+        (1e-5, ["trt[lam=1e-05]"], [0, 1]), (5e-5, ["trt"], [0, 1])]
+    acc = cells[1]["final_test_accuracy"]
     half = T_975_DF1 * (0.03 / math.sqrt(2)) / math.sqrt(2)
     assert acc["mean"] == pytest.approx(0.865)
     assert (acc["low"], acc["high"]) == pytest.approx((0.865 - half, 0.865 + half))
-    vs_tet = cells[1]["differences"]["tet"]["gap"]
+    vs_tet = cells[1]["vs_reference"]["gap"]
     d = [0.05 - 0.10, 0.07 - 0.12]
     assert vs_tet["mean"] == pytest.approx(sum(d) / 2) and vs_tet["std"] == pytest.approx(0)
     with open(tmp_path / "sweep_lam.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["label"] for r in rows] == ["trt[lam=1e-05]", "trt"]
+    assert [(r["labels"], r["n"]) for r in rows] == [("trt[lam=1e-05]", "2"), ("trt", "2")]
     assert float(rows[1]["final_test_accuracy_mean"]) == pytest.approx(0.865)
     assert float(rows[1]["gap_minus_tet_mean"]) == pytest.approx(-0.05)
-    assert rows[0]["gap_minus_sdt_mean"] == ""          # no SDT in this study
     table = (tmp_path / "table.txt").read_text()
     assert "Sweep of TRT's lam (base 5e-05)" in table and "TRT - TET" in table
     assert json.loads((tmp_path / "study.json").read_text())["sweeps"]["lam"]["base"] == 5e-5

@@ -116,10 +116,11 @@ def test_study_sweeps_vary_one_value_each(tmp_path):
         assert [row["label"] for row in csv.DictReader(f)] == labels
     with open(out / "sweep_lam.csv") as f:
         cells = list(csv.DictReader(f))
-    assert [(c["value"], c["label"], c["n"]) for c in cells] == [
+    assert [(c["value"], c["labels"], c["n"]) for c in cells] == [
         ("0.0", "trt[lam=0]", "1"), ("5e-05", "trt", "1")]
+    assert cells[0]["final_test_accuracy_minus_tet_mean"] == ""      # no TET in this study
     with open(out / "sweep_decay.csv") as f:
-        assert [c["label"] for c in csv.DictReader(f)] == ["trt"]
+        assert [c["labels"] for c in csv.DictReader(f)] == ["trt"]
     assert saved["sweeps"]["lam"]["base"] == 5e-5
     assert saved["differences"] == []          # no TET or SDT to compare with
     assert "TRT[LAM=0]" in (out / "table.txt").read_text()
