@@ -29,7 +29,8 @@ __all__ = ["main", "format_table"]
 STUDY_FINDING = (
     "Over 5 seeds (300 training samples, 20 epochs) TRT beat SDT by 1.65 points of test "
     "accuracy (95% CI [+1.31, +1.99]) but not TET (+0.16, CI [-0.35, +0.68]); see "
-    "docs/results.md, or run: python recipes/study.py --seeds 5")
+    "docs/results.md, or run: python recipes/study.py --seeds 5 (without a clone: keras-trt "
+    "study --seeds 5)")
 
 
 def train_accuracy(preset, args, model):
