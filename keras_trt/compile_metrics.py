@@ -74,13 +74,19 @@ def _metric_name(identifier, resolved):
 
 
 def _refusal(model, identifier):
-    shown = identifier if isinstance(identifier, str) else (
-        getattr(identifier, "__name__", None) or type(identifier).__name__)
+    if isinstance(identifier, str):
+        shown = wrapped = repr(identifier)
+    elif hasattr(identifier, "__name__"):  # a class or a function
+        shown = repr(identifier.__name__)
+        wrapped = f"keras.metrics.{identifier.__name__}"
+    else:
+        shown = repr(getattr(identifier, "name", type(identifier).__name__))
+        wrapped = f"keras.metrics.{type(identifier).__name__}(...)"
     return ValueError(
-        f"{type(model).__name__} '{model.name}': the Keras metric {shown!r} takes "
+        f"{type(model).__name__} '{model.name}': the Keras metric {shown} takes "
         "predictions of shape (batch, classes), but this model outputs per-timestep "
         "logits (batch, time, classes), on which it would fail or give a wrong number. "
-        f"Wrap it: kt.metrics.TimeAveraged({shown!r}) computes it on the time-averaged "
+        f"Wrap it: kt.metrics.TimeAveraged({wrapped}) computes it on the time-averaged "
         "logits; for accuracy pass 'accuracy' (kt.metrics.TemporalAccuracy), for the "
         "cross-entropy kt.metrics.TemporalCrossEntropy().")
 
