@@ -112,7 +112,8 @@ class SpikingModel(keras.Model):
                  if isinstance(loss, losses_lib.TRTLoss)]
         settings = {_penalty_settings(loss) for loss in found}
         if len(settings) > 1:
-            shown = "; ".join(_penalty_settings(loss, text=True) for loss in found)
+            shown = "; ".join("lam={}, decay={}, epsilon={}".format(
+                *_penalty_settings(loss)) for loss in found)
             raise ValueError(
                 f"{type(self).__name__} '{self.name}': `loss` holds {len(found)} TRTLoss "
                 f"objects with different penalty settings ({shown}). The weight penalty "
@@ -212,11 +213,9 @@ class SpikingModel(keras.Model):
         return super().predict_on_batch(x)
 
 
-def _penalty_settings(trt_loss, text=False):
-    values = (trt_loss.lam, trt_loss.decay, trt_loss.epsilon)
-    if text:
-        return "lam={}, decay={}, epsilon={}".format(*values)
-    return values
+def _penalty_settings(trt_loss):
+    """What TRT's weight penalty depends on (besides the weights and T)."""
+    return (trt_loss.lam, trt_loss.decay, trt_loss.epsilon)
 
 
 _FUNCTIONAL_CLASSES = {}
