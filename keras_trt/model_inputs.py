@@ -52,11 +52,17 @@ _LABEL_LOSSES = (losses_lib.SDTLoss, losses_lib.TETLoss, losses_lib.TRTLoss)
 _LOOKED_AT = weakref.WeakKeyDictionary()
 
 
+def _static_dimension(dim):
+    """`dim` as an int, or None where it is unknown until the model runs: None, or a
+    symbolic dimension (JAX's export traces a symbolic batch, on which int() raises)."""
+    return int(dim) if isinstance(dim, (int, np.integer)) else None
+
+
 def _static_shape(value):
     shape = getattr(value, "shape", None)
     if shape is None or getattr(shape, "rank", 0) is None:  # a TensorShape of unknown rank
         return None
-    return tuple(None if d is None else int(d) for d in shape)
+    return tuple(_static_dimension(d) for d in shape)
 
 
 def _output_timesteps(model):

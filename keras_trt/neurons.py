@@ -209,6 +209,11 @@ class IF(LIF):
     """
 
     def __init__(self, v_threshold=1.0, v_reset=0.0, surrogate="triangle", **kwargs):
-        kwargs.pop("tau", None)
+        # its config carries tau=1.0 (from LIF's): accepted, any other tau is refused
+        tau = kwargs.pop("tau", 1.0)
+        if tau != 1.0:
+            raise ValueError(f"IF: `tau` must be 1 (an integrate-and-fire neuron has no "
+                             f"leak), got tau={tau!r}; for a leaky neuron use "
+                             f"kt.LIF(tau={tau!r}).")
         super().__init__(tau=1.0, v_threshold=v_threshold, v_reset=v_reset,
                          surrogate=surrogate, **kwargs)

@@ -37,7 +37,8 @@ from keras.src.models.model import functional_init_arguments
 
 from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
-from keras_trt import backend, compile_metrics, model_inputs, precision, regularizers
+from keras_trt import (backend, compile_metrics, model_inputs, precision, regularizers,
+                       saved_compile)
 from keras_trt import distribute
 
 __all__ = ["SpikingModel"]
@@ -80,11 +81,20 @@ class SpikingModel(keras.Model):
         metrics = compile_metrics.for_outputs(self, metrics, default=True)
         weighted_metrics = compile_metrics.for_outputs(self, weighted_metrics)
         super().compile(*args, metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
+        self._requested_jit_compile = kwargs.get("jit_compile", "auto")
         self.trt_loss()  # several TRTLosses that disagree are refused now, not in fit
+
+    def get_compile_config(self):
+        # "auto" stays "auto" in a saved file (see keras_trt.saved_compile)
+        return saved_compile.config_to_save(
+            super().get_compile_config(), getattr(self, "_requested_jit_compile", "auto"))
 
     def compile_from_config(self, config):
         # Keras skips compile_from_config for models that override compile(); ours only
-        # adds a default metric, so restoring the saved compile arguments is safe.
+        # adds a default metric, so restoring the saved compile arguments is safe. A file
+        # saved on another backend gets this backend's jit_compile default and optimizer
+        # class (keras_trt.saved_compile).
+        config = saved_compile.config_for_this_backend(config)
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if hasattr(self, "optimizer") and self.built:
@@ -123,7 +133,9 @@ class SpikingModel(keras.Model):
         return found[0] if found else None
 
     def weight_penalty(self, timesteps):
-        """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss)."""
+        """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss): a
+        scalar tensor, differentiable with respect to the weights (add it to the loss of
+        a training step of your own), that `float()` reads on every backend."""
         trt = self.trt_loss()
         if trt is None:
             return keras.ops.convert_to_tensor(0.0, precision.accumulation_dtype(
@@ -134,7 +146,7 @@ class SpikingModel(keras.Model):
                 f"TRTLoss needs weights to regularise, but model '{self.name}' has no "
                 "trainable non-bias variables (kernels or BatchNorm gammas)."
             )
-        return trt.weight_penalty(weights, timesteps)
+        return backend.readable_scalar(trt.weight_penalty(weights, timesteps))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):

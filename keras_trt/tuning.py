@@ -38,13 +38,14 @@ import math
 
 import keras
 import keras_tuner
+import numpy as np
 
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
 from keras_trt import schedules
 
-__all__ = ["TRTHyperModel", "make_tuner", "best_trials", "format_trials", "TUNERS",
-           "DEFAULT_SPACE"]
+__all__ = ["TRTHyperModel", "make_tuner", "tuner_seed", "best_trials", "format_trials",
+           "TUNERS", "DEFAULT_SPACE"]
 
 TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
@@ -187,6 +188,31 @@ def _check_tensorboard():
             "pip install 'keras-trt[tune]'.") from None
 
 
+# keras-tuner seeds NumPy's RandomState (Bayesian search) with it: below 2**32.
+_MAX_SEED = 2 ** 32 - 2
+
+
+def tuner_seed(seed):
+    """The seed `make_tuner` passes to keras-tuner for the user's `seed`: `seed + 1`.
+
+    keras-tuner's oracles take `seed or random.randint(1, 10000)`, so seed 0 would draw
+    new trials at every run; shifting every seed by one keeps them all distinct and makes
+    0 a seed like any other. None stays None (a random order).
+
+    ```python
+    from keras_trt.tuning import tuner_seed
+    print(tuner_seed(0), tuner_seed(41), tuner_seed(None))   # 1 42 None
+    ```
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"make_tuner: `seed` must be None or an integer in "
+                         f"[0, {_MAX_SEED}], got {seed!r}.")
+    return int(seed) + 1
+
+
 def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=None, factor=3,
                objective=OBJECTIVE, seed=None, directory="runs/tune", project_name="trt",
                overwrite=False, **kwargs):
@@ -200,14 +226,17 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=None, facto
         objective: the metric to maximise (default "val_accuracy", the accuracy of the
             time-averaged logits on `validation_data`: a validation split, not the test
             split).
-        seed, directory, project_name, overwrite, **kwargs: passed to keras-tuner.
+        seed: None (a random search order) or an integer in [0, 2**32 - 2]: the same
+            seed draws the same trials. Every seed, 0 included, fixes the order
+            (keras-tuner itself reads 0 as "no seed"; see `tuner_seed`).
+        directory, project_name, overwrite, **kwargs: passed to keras-tuner.
     """
     if tuner not in TUNERS:
         raise ValueError(f"make_tuner: `tuner` must be one of {TUNERS}, got {tuner!r}.")
     _check_tensorboard()
     objective = keras_tuner.Objective(objective, "min" if "loss" in objective and
                                       "accuracy" not in objective else "max")
-    common = dict(objective=objective, seed=seed, directory=directory,
+    common = dict(objective=objective, seed=tuner_seed(seed), directory=directory,
                   project_name=project_name, overwrite=overwrite, **kwargs)
     if tuner == "random":
         return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)

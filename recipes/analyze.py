@@ -112,6 +112,12 @@ def parse_args(argv=None):
                  "landscape_steps"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.landscape_steps % 2 == 0:
+        fail(f"--landscape-steps must be odd (the grid's centre is the model itself), "
+             f"got {args.landscape_steps}")
+    outside = [t for t in args.early_exit_thresholds or () if not 0.0 <= t <= 1.0]
+    if outside:
+        fail(f"--early-exit-thresholds must lie in [0, 1], got {outside}")
     if args.e_mac < 0 or args.e_ac < 0:
         fail(f"--e-mac and --e-ac must be >= 0 pJ, got {args.e_mac} and {args.e_ac}")
     if args.landscape_span <= 0:

@@ -13,6 +13,10 @@ fi = analysis.fisher_information(model, data, batches=10)  # {"fisher": FI(1..T)
 surface = analysis.loss_landscape(model, data, steps=21, span=1.0)
 acc_t = analysis.timestep_accuracy(model, data)            # accuracy from t timesteps
 d = analysis.paired_difference(trt_accs, tet_accs)         # per seed, 95% t-interval
+sweep = analysis.sensitivity(analysis.read_study_runs("runs/study"), "lam")  # vs TET
+analysis.plot_sensitivity(sweep, "lam.png")                # accuracy, gap against lam
+analysis.plot_fisher_over_epochs({"TRT": trt_run_folders}, "fi.png")  # FI, IC over epochs
+share = analysis.run_penalty_share("runs/study/runs/trt/seed0")  # penalty / logged loss
 analysis.plot_landscape(surface, "landscape.png")
 table = analysis.early_exit(model, data, criterion="confidence")  # accuracy vs timesteps
 analysis.plot_early_exit(table, "early_exit.png")
@@ -28,9 +32,14 @@ from keras_trt.analysis.early_exit import (early_exit, early_exit_from_logits,
 from keras_trt.analysis.energy import energy_report, format_energy_table, plot_energy
 from keras_trt.analysis.firing_rates import firing_rates, lif_layers, synaptic_operations
 from keras_trt.analysis.fisher import fisher_information, information_centroid, prefix_losses
+from keras_trt.analysis.fisher_epochs import (fisher_over_epochs, plot_fisher_over_epochs,
+                                              read_fisher_csv)
 from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_landscape,
                                           random_direction)
-from keras_trt.analysis.statistics import (bootstrap_interval, mean_std,
+from keras_trt.analysis.penalty_share import penalty_share, run_penalty_share
+from keras_trt.analysis.sensitivity import (format_sensitivity_table, parse_run_label,
+                                            plot_sensitivity, read_study_runs, sensitivity)
+from keras_trt.analysis.statistics import (bootstrap_interval, mean_interval, mean_std,
                                            paired_difference, t_quantile)
 from keras_trt.analysis.timestep_accuracy import prefix_mean_accuracy, timestep_accuracy
 from keras_trt.analysis.plots import (plot_early_exit, plot_firing_rates,
@@ -48,5 +57,8 @@ __all__ = [
     "plot_landscapes", "plot_learning_curves", "prefix_losses", "random_direction",
     "read_csv_log", "save_early_exit_csv", "synaptic_operations", "take_arrays",
     "timestep_accuracy", "prefix_mean_accuracy", "mean_std", "paired_difference",
-    "t_quantile", "bootstrap_interval",
+    "t_quantile", "bootstrap_interval", "mean_interval", "read_study_runs",
+    "parse_run_label", "sensitivity", "format_sensitivity_table", "plot_sensitivity",
+    "read_fisher_csv", "fisher_over_epochs", "plot_fisher_over_epochs", "penalty_share",
+    "run_penalty_share",
 ]

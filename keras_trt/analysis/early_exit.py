@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from keras_trt.analysis._data import iterate_batches
+from keras_trt.analysis._data import iterate_batches, labels_to_int
 
 __all__ = ["early_exit", "early_exit_from_logits", "save_early_exit_csv", "CRITERIA",
            "DEFAULT_THRESHOLDS"]
@@ -66,24 +66,34 @@ def _check(logits, labels, criterion, thresholds):
     if logits.ndim != 3 or logits.shape[1] < 1 or logits.shape[2] < 2:
         raise ValueError("early_exit: `logits` must be per-timestep logits of shape "
                          f"(samples, T, classes >= 2), got shape {logits.shape}.")
-    labels = np.asarray(labels).reshape(-1)
+    labels = labels_to_int(labels, logits.shape[2])   # class indices, or one-hot rows
     if labels.shape[0] != logits.shape[0]:
         raise ValueError(f"early_exit: {labels.shape[0]} labels for {logits.shape[0]} "
                          "samples of logits.")
+    return logits, labels, _checked_thresholds(thresholds, criterion)
+
+
+def _checked_thresholds(thresholds, criterion):
     thresholds = np.asarray(DEFAULT_THRESHOLDS[criterion] if thresholds is None
                             else thresholds, dtype=np.float64).reshape(-1)
     if thresholds.size == 0:
         raise ValueError("early_exit: `thresholds` must not be empty.")
-    return logits, labels, thresholds
+    outside = thresholds[~((thresholds >= 0.0) & (thresholds <= 1.0))]   # NaN too
+    if outside.size:
+        raise ValueError(
+            f"early_exit: `thresholds` must lie in [0, 1] (both scores, the top softmax "
+            f"probability and the top-2 margin, do), got {outside.tolist()}.")
+    return thresholds
 
 
 def early_exit_from_logits(logits, labels, thresholds=None, criterion="confidence"):
-    """The early-exit sweep of per-timestep `logits` (N, T, C) against integer `labels`.
+    """The early-exit sweep of per-timestep `logits` (N, T, C) against `labels`.
 
     Args:
         logits: per-timestep logits of N samples (a full-T forward pass).
-        labels: N class indices.
-        thresholds: exit thresholds in [0, 1] (default `DEFAULT_THRESHOLDS[criterion]`).
+        labels: N class indices, or one-hot rows (N, C) (their argmax).
+        thresholds: exit thresholds in [0, 1] (default `DEFAULT_THRESHOLDS[criterion]`);
+            a value outside raises a ValueError.
         criterion: "confidence" (top softmax probability) or "margin" (top-1 minus
             top-2 probability) of the running mean of the logits.
 
@@ -128,7 +138,8 @@ def early_exit(model, data, thresholds=None, criterion="confidence", steps=None,
 
     Args:
         model: a model whose output is per-timestep logits (B, T, C).
-        data: (x, y) arrays, a `tf.data.Dataset` or any iterable of (x, y) batches.
+        data: (x, y) arrays, a `tf.data.Dataset` or any iterable of (x, y) batches; y
+            holds class indices or one-hot rows, as for the other analyses.
         thresholds, criterion: see `early_exit_from_logits`.
         steps: at most this many batches (None: all).
         batch_size: for array data.
@@ -136,12 +147,14 @@ def early_exit(model, data, thresholds=None, criterion="confidence", steps=None,
     if criterion not in CRITERIA:  # before the forward passes
         raise ValueError(f"early_exit: `criterion` must be one of {CRITERIA}, got "
                          f"{criterion!r}.")
+    _checked_thresholds(thresholds, criterion)
     all_logits, all_labels = [], []
     for x, y in iterate_batches(data, steps=steps, batch_size=batch_size):
         if y is None:
             raise ValueError("early_exit: the data must have labels, (x, y) batches.")
-        all_logits.append(np.asarray(model.predict_on_batch(x)))
-        all_labels.append(np.asarray(y).reshape(-1))
+        logits = np.asarray(model.predict_on_batch(x))
+        all_logits.append(logits)
+        all_labels.append(labels_to_int(y, logits.shape[-1]))
     if not all_logits:
         raise ValueError("early_exit: `data` yielded no batch.")
     return early_exit_from_logits(np.concatenate(all_logits), np.concatenate(all_labels),

@@ -12,7 +12,7 @@ docs/method.md, Loss landscape).
    loss-landscape tool's `--xignore biasbn`), or set to the weights (`ignore_1d=False`,
    the tool's default).
 3. The loss at theta + a * d1 + b * d2 for a, b on a `steps` x `steps` grid over
-   [-span, span].
+   [-span, span]; `steps` is odd, so that the centre point (0, 0) is the model itself.
 
 Loss, documented choice: the cross-entropy of the TIME-AVERAGED logits (the SDT objective
 and the reference's test loss, the loss the model's predictions are judged by) averaged
@@ -108,7 +108,8 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
         model: a keras model returning logits (B, T, C) (or (B, C)).
         data: anything `model.evaluate` accepts; ALL of it is used at every grid point
             (pass a subset, or `data_steps`, to bound the cost: steps^2 passes).
-        steps: grid points per axis (odd, so that the centre is the model itself).
+        steps: grid points per axis: odd (1, 3, 5, ...), so that the grid's centre is the
+            model itself; an even number raises a ValueError.
         span: the grid covers [-span, span] on both axes.
         seed: seed of the two Gaussian directions (int or numpy Generator).
         ignore_1d: zero the directions of 1-D variables (biases, BN) instead of copying
@@ -124,9 +125,12 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
         (loss at the centre), and the settings to report with it: "seed" (None for a
         Generator), "steps", "span" and "samples" (evaluated per grid point).
     """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+            or steps < 1 or steps % 2 == 0:
+        raise ValueError(
+            "loss_landscape: `steps` must be an odd integer >= 1 (grid points per axis; "
+            f"the centre point is then the model's own weights), got {steps!r}.")
     steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"`steps` must be >= 1, got {steps}.")
     if not span > 0:
         raise ValueError(f"`span` must be > 0, got {span}.")
     variables = list(model.trainable_variables)
@@ -141,8 +145,7 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
             if [a.shape for a in d] != [w.shape for w in originals]:
                 raise ValueError("`directions` must match the shapes of the trainable variables.")
     alphas = np.linspace(-span, span, steps) if steps > 1 else np.zeros(1)
-    if steps % 2:
-        alphas[steps // 2] = 0.0  # exactly the model's own weights at the centre
+    alphas[steps // 2] = 0.0  # exactly the model's own weights at the centre
     betas = alphas.copy()
     loss = np.empty((steps, steps))
     acc = np.empty((steps, steps))
@@ -159,7 +162,7 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
     finally:
         for v, w in zip(variables, originals):
             v.assign(w)
-    centre = loss[steps // 2, steps // 2] if steps % 2 else float("nan")
+    centre = loss[steps // 2, steps // 2]
     return {"alphas": alphas, "betas": betas, "loss": loss, "accuracy": acc,
             "center": float(centre), "seed": seed if isinstance(seed, int) else None,
             "steps": steps, "span": float(span), "samples": samples}

@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 
-__all__ = ["mean_std", "paired_difference", "t_quantile", "bootstrap_interval"]
+__all__ = ["mean_std", "mean_interval", "paired_difference", "t_quantile",
+           "bootstrap_interval"]
 
 
 def _values(values, name):
@@ -45,6 +46,22 @@ def mean_std(values):
     a = _values(values, "values")
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
             "min": float(a.min()), "max": float(a.max()), "n": int(a.size)}
+
+
+def mean_interval(values, confidence=0.95):
+    """`mean_std` plus the Student t-interval of the mean: mean +- t * std / sqrt(n).
+
+    Adds "half_width", "low", "high" (NaN for one value) and "confidence" to `mean_std`'s
+    dict: the band of a mean over seeds (e.g. one cell of a hyperparameter sweep).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}.")
+    stats = mean_std(values)
+    n = stats["n"]
+    half = (t_quantile(0.5 + confidence / 2.0, n - 1) * stats["std"] / math.sqrt(n)
+            if n > 1 else float("nan"))
+    return {**stats, "half_width": half, "low": stats["mean"] - half,
+            "high": stats["mean"] + half, "confidence": confidence}
 
 
 def _betacf(a, b, x):

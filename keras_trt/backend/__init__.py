@@ -22,6 +22,9 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
   full (TRT's weight penalty), as the share that makes the engine's gradient reduction
   count it once: TensorFlow sums its replicas' gradients, so the term is divided by the
   replicas in sync; JAX (one global program) and torch DDP (mean over processes) keep it.
+- `readable_scalar(value)`: a differentiable scalar that `float()` reads without a
+  framework warning (torch warns when a tensor that requires grad becomes a number);
+  `value` itself elsewhere.
 - `global_rng_state()` / `set_global_rng_state(state)`: the framework's own global random
   generators as JSON-able data (torch: CPU and CUDA; Keras' torch data loaders shuffle
   with them), None where Keras draws from none (TensorFlow, JAX).
@@ -44,7 +47,8 @@ import keras
 import numpy as np
 
 __all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
-           "is_concrete", "replica_share", "global_rng_state", "set_global_rng_state"]
+           "is_concrete", "replica_share", "readable_scalar", "global_rng_state",
+           "set_global_rng_state"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -98,6 +102,12 @@ def replica_share(term):
     if replicas == 1:
         return term
     return keras.ops.multiply(term, keras.ops.cast(1.0 / replicas, term.dtype))
+
+
+def readable_scalar(value):
+    """`value` as a scalar that `float()` reads quietly (see the module docstring)."""
+    reader = getattr(backend_module(), "readable_scalar", None)
+    return value if reader is None else reader(value)
 
 
 def global_rng_state():

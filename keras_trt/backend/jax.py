@@ -129,7 +129,7 @@ def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
             groups != 1 or len(inputs.shape) != 4:
         return None
     batch, height, width = inputs.shape[:3]
-    if batch is None:
+    if not isinstance(batch, int):   # None, or symbolic (jax.export): chunks need a number
         return None
     chunks = _kernel_grad_chunks(batch, height, width)
     if chunks is None:

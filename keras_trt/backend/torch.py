@@ -17,6 +17,23 @@ def is_concrete(x):
     return not (isinstance(x, torch.Tensor) and x.device.type == "meta")
 
 
+class DifferentiableScalar(torch.Tensor):
+    """A tensor in the autograd graph that `float()` reads without torch's "Converting a
+    tensor with requires_grad=True to a scalar" warning: reading a value to print or log
+    it is what float() is for. Operations on it give plain tensors."""
+
+    __torch_function__ = torch._C._disabled_torch_function_impl   # no subclass propagation
+
+    def __float__(self):
+        return float(self.detach())
+
+
+def readable_scalar(value):
+    if not (isinstance(value, torch.Tensor) and value.requires_grad and is_concrete(value)):
+        return value
+    return value.as_subclass(DifferentiableScalar)
+
+
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):
     def fn(x, y):
         variables = model.trainable_variables

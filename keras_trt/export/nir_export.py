@@ -54,8 +54,9 @@ import numpy as np
 
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
-from keras_trt.export._nir import DEFAULT_DT, require_nir
+from keras_trt.export._nir import require_nir
 from keras_trt.export._nir_layers import _LayerConverters, _nir_shape, _Value
+from keras_trt.export.nir_targets import for_target, target_dt
 from keras_trt.models._blocks import TileTime
 
 __all__ = ["to_nir"]
@@ -152,7 +153,7 @@ class _Exporter(_LayerConverters):
         self.add_node("output", self.nir.Output(output_type=np.array(_nir_shape(out.frame))),
                       out)
         metadata = {"dt": self.dt, "timesteps": self.timesteps,
-                    "static_input": int(self.static)}
+                    "static_input": int(self.static), "target": "nir"}
         return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata)
 
     def input_layer(self, tensor, calls):
@@ -235,7 +236,7 @@ class _Named:
         self.name = name
 
 
-def to_nir(model, dt=DEFAULT_DT):
+def to_nir(model, dt=None, target="nir"):
     """Exports a functional keras-trt `model` to a `nir.NIRGraph` (inference mode).
 
     Args:
@@ -243,18 +244,26 @@ def to_nir(model, dt=DEFAULT_DT):
             (batch, T, H, W, C), (batch, T, features), or a static (batch, H, W, C)
             repeated by `keras_trt.RepeatTime`.
         dt: the time step in seconds that one keras-trt timestep stands for; sets the
-            NIR LIF/IF parameters (module docstring). 1e-4 is what snnTorch's NIR import
-            assumes.
+            NIR LIF/IF parameters (module docstring). Default: the step `target`'s
+            consumer assumes (1e-4 for "nir", "snntorch" and "spikingjelly", 1e-3 for
+            "norse", 1 for "spyx").
+        target: the form of the graph: "nir" (canonical, NIR's semantics as written
+            above), or the form that "snntorch", "norse", "spyx" or "spikingjelly" runs
+            unchanged (`keras_trt.export.nir_targets`, docs/deployment.md). `from_nir`
+            reads every form back to the same model.
 
     Returns:
         A `nir.NIRGraph` of one timestep, with nodes named after the Keras layers, an
         "input" node taking one channels-first frame and an "output" node; its metadata
-        records `dt`, `timesteps` and `static_input` for `from_nir`.
+        records `dt`, `timesteps`, `static_input` and `target` for `from_nir`.
 
     Raises:
         ImportError: `nir` is not installed (the `deploy` extra).
-        ValueError: a layer or setting NIR cannot express (module docstring).
+        ValueError: a layer or setting NIR (or the target's consumer) cannot express
+            (module docstring), or an unknown `target`.
         TypeError: `model` is not a functional Keras model.
     """
     nir = require_nir("keras_trt.export.to_nir")
-    return _Exporter(model, dt, nir).export()
+    dt = target_dt(target) if dt is None else dt
+    graph = _Exporter(model, dt, nir).export()
+    return graph if target == "nir" else for_target(graph, target)

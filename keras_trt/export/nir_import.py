@@ -1,6 +1,8 @@
 """`from_nir`: a `keras_trt.SpikingModel` from a `nir.NIRGraph` of one timestep.
 
-The inverse of `keras_trt.export.to_nir` (same mapping, docs/deployment.md): Conv2d ->
+The inverse of `keras_trt.export.to_nir` (same mapping, docs/deployment.md; a graph
+written for a consumer, `to_nir(target=...)`, is first rewritten back to the canonical
+form its metadata names, `nir_targets.canonical_form`): Conv2d ->
 `keras_trt.spatial.Conv2D` (with bias; asymmetric-free integer padding as
 ZeroPadding2D or "same"), Affine/Linear -> `keras_trt.dense.Dense`, AvgPool2d ->
 AveragePooling2D (NIR's padding as zeros counted in the mean), SumPool2d -> the same times
@@ -37,6 +39,7 @@ from keras_trt import dense as kt_dense
 from keras_trt import layers as kt_layers
 from keras_trt import neurons, spatial, training
 from keras_trt.export._nir import require_nir
+from keras_trt.export.nir_targets import canonical_form
 
 __all__ = ["from_nir"]
 
@@ -117,6 +120,8 @@ class _Importer:
 
     def input(self, node):
         shape = tuple(int(d) for d in np.asarray(node.input_type["input"]).reshape(-1))
+        if len(shape) in (2, 4) and shape[0] == 1:
+            shape = shape[1:]   # a batch axis of 1, as tracing exporters (Norse) write
         if len(shape) == 3:
             frame = (shape[1], shape[2], shape[0])
         elif len(shape) == 1:
@@ -282,6 +287,7 @@ def from_nir(graph, timesteps=None, dt=None, static_input=None, surrogate="trian
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"from_nir: `graph` must be a nir.NIRGraph or a path, got "
                         f"{type(graph).__name__}.")
+    graph = canonical_form(graph)   # a consumer's form (to_nir's `target`) back to NIR's
     metadata = graph.metadata
     timesteps = _metadata_value(metadata, "timesteps") if timesteps is None else timesteps
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \

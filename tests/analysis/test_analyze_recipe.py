@@ -150,6 +150,12 @@ def test_analyze_errors(run_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         analyze.main(["--run", str(tmp_path)])  # no checkpoint
     assert "no .keras checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        analyze.main(["--run", str(run_dir), "--landscape-steps", "4"])
+    assert "--landscape-steps must be odd" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        analyze.main(["--run", str(run_dir), "--early-exit-thresholds", "0.5", "1.5"])
+    assert "--early-exit-thresholds must lie in [0, 1], got [1.5]" in capsys.readouterr().err
 
 
 def test_dataset_from_results():

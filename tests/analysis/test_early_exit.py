@@ -51,6 +51,34 @@ def test_bad_arguments():
         analysis.early_exit_from_logits(LOGITS, [1, 1, 0])
 
 
+@pytest.mark.parametrize("thresholds,outside", [([1.5, -1], [1.5, -1.0]),
+                                                 ([0.5, float("nan")], ["nan"])])
+def test_thresholds_outside_0_1_are_refused(thresholds, outside):
+    """Both scores lie in [0, 1]: a threshold above 1 sent every sample to T, one below
+    0 stopped every sample at t=1, silently."""
+    message = r"`thresholds` must lie in \[0, 1\] \(both scores, .*\), got \[" + \
+        ", ".join(map(str, outside)) + r"\]\."
+    with pytest.raises(ValueError, match=message):
+        analysis.early_exit_from_logits(LOGITS, LABELS, thresholds=thresholds)
+    inputs = keras.Input((3, 2))
+    model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Identity())(inputs))
+    with pytest.raises(ValueError, match=message):
+        analysis.early_exit(model, (LOGITS, LABELS), thresholds=thresholds)
+    analysis.early_exit_from_logits(LOGITS, LABELS, thresholds=[0.0, 1.0])   # the ends
+
+
+def test_one_hot_labels_give_the_table_of_class_indices():
+    one_hot = np.eye(2, dtype="float32")[LABELS]          # (2, 2): every analysis takes it
+    inputs = keras.Input((3, 2))
+    model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Identity())(inputs))
+    table = analysis.early_exit(model, (LOGITS, one_hot), thresholds=[0.7, 0.85, 0.9],
+                                batch_size=1)
+    np.testing.assert_allclose(table["accuracy"], [0.5, 0.5, 1.0])   # as hand-computed
+    np.testing.assert_allclose(table["mean_timesteps"], [1.0, 1.5, 3.0])
+    from_logits = analysis.early_exit_from_logits(LOGITS, one_hot, thresholds=[0.85])
+    np.testing.assert_allclose(from_logits["accuracy"], [0.5])
+
+
 def test_model_sweep_csv_and_plot(tmp_path):
     """Through a model: its logits are LOGITS (identity input), so the table is the
     hand-computed one; the CSV and the PNG are written."""
@@ -83,11 +111,12 @@ def test_analyze_recipe_writes_the_early_exit_section(tmp_path):
     report = load_analyze().main([
         "--run", str(run), "--data-npz", str(run / "data.npz"), "--output", str(out),
         "--batch-size", "8", "--skip", "rates", "fisher", "landscape", "curves",
-        "--early-exit-criterion", "margin", "--early-exit-thresholds", "0.0", "2.0",
+        "--early-exit-criterion", "margin", "--early-exit-thresholds", "0.0", "1.0",
         "--verbose", "0"])
     table = report["early_exit"]
     assert table["criterion"] == "margin" and table["samples"] == 8
-    # threshold 0: every sample exits at t=1; 2 (above any margin): every sample at T
+    # threshold 0: every sample exits at t=1; 1 (only a saturated softmax reaches it,
+    # not these small logits): every sample at T
     np.testing.assert_allclose(table["mean_timesteps"], [1.0, 3.0])
     assert (out / "early_exit.png").stat().st_size > 1000
     assert (out / "early_exit.csv").read_text().startswith("threshold,accuracy,")

@@ -107,6 +107,23 @@ def test_given_directions_and_errors(model_and_data):
         loss_landscape(model, (x, y), span=0)
 
 
+@pytest.mark.parametrize("steps", [2, 4, 0, 3.0])
+def test_even_steps_are_refused(model_and_data, steps):
+    """An even grid has no centre point (it returned center = nan): refused, as is a
+    non-integer or non-positive one, before any evaluation."""
+    model, (x, y) = model_and_data
+    with pytest.raises(ValueError, match=r"`steps` must be an odd integer >= 1 \(grid points "
+                                         rf"per axis; .*\), got {steps!r}\."):
+        loss_landscape(model, (x, y), steps=steps)
+
+
+def test_one_step_is_the_model_itself(model_and_data):
+    model, (x, y) = model_and_data
+    surface = loss_landscape(model, (x, y), steps=1, batch_size=12)
+    assert surface["loss"].shape == (1, 1) and surface["alphas"].tolist() == [0.0]
+    assert surface["center"] == pytest.approx(evaluate_loss(model, (x, y))[0], rel=1e-6)
+
+
 def filter_normalised_gaussian(rng, weights):
     """The documented direction, drawn here without the library: a standard Gaussian per
     variable, each output filter (last axis) scaled to the norm of the weights' filter,

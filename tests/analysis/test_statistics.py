@@ -75,3 +75,15 @@ def test_bootstrap_interval_brackets_the_mean():
     assert bootstrap_interval([0.5, 0.5, 0.5]) == (0.5, 0.5)
     low, high = bootstrap_interval([0.1, 0.2, 0.3, 0.4, 0.5], resamples=2000)
     assert 0.1 <= low < 0.3 < high <= 0.5
+
+
+def test_mean_interval_of_three_values_by_hand():
+    s = statistics.mean_interval([1.0, 2.0, 3.0])
+    # mean 2, sample std 1, t(0.975, 2) = 4.302653; half width 4.302653 / sqrt(3) = 2.484138
+    assert (s["mean"], s["std"], s["n"]) == (2.0, 1.0, 3)
+    assert s["half_width"] == pytest.approx(2.484138, abs=1e-6)
+    assert (s["low"], s["high"]) == pytest.approx((2.0 - 2.484138, 2.0 + 2.484138), abs=1e-6)
+    one = statistics.mean_interval([0.5])
+    assert one["mean"] == 0.5 and math.isnan(one["half_width"]) and math.isnan(one["low"])
+    with pytest.raises(ValueError, match="confidence"):
+        statistics.mean_interval([1.0, 2.0], confidence=1.0)

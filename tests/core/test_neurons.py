@@ -270,6 +270,16 @@ def test_if_is_lif_with_tau_one():
     np.testing.assert_array_equal(ops.convert_to_numpy(kt.IF()(x)),
                                   ops.convert_to_numpy(kt.LIF(tau=1.0)(x)))
     assert kt.IF().tau == 1.0
+    assert kt.IF.from_config(kt.IF().get_config()).tau == 1.0   # its config holds tau=1.0
+
+
+@pytest.mark.parametrize("tau", [2.0, 0.5, "2"])
+def test_if_refuses_a_tau(tau):
+    """IF(tau=2.0) silently ran without a leak (tau 1): refused, pointing at LIF."""
+    with pytest.raises(ValueError, match=r"IF: `tau` must be 1 \(an integrate-and-fire "
+                                         r"neuron has no leak\), got tau=" + repr(tau) +
+                                         r"; for a leaky neuron use kt\.LIF\(tau="):
+        kt.IF(tau=tau)
 
 
 def test_config_round_trip():

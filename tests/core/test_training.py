@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -50,6 +52,30 @@ def test_penalty_at_one_timestep_is_plain_l2(rng):
     w = rng.normal(size=(10,)).astype("float32")
     value = regularizers.temporal_weight_penalty([w], 1, 0.1, 0.5, 1e-5)
     np.testing.assert_allclose(float(ops.convert_to_numpy(value)), 0.1 * (w**2).sum(), rtol=1e-6)
+
+
+def test_weight_penalty_reads_as_a_float_quietly_and_stays_differentiable():
+    """`float(model.weight_penalty(T))` (docs/concepts.md) printed torch's "Converting a
+    tensor with requires_grad=True to a scalar" warning; its gradient must still flow for
+    a training step of one's own."""
+    lam, decay, eps = 0.3, 0.5, 1e-5
+    model = tiny_model(seed=1)
+    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss(lam=lam, decay=decay, epsilon=eps))
+    weights = [ops.convert_to_numpy(v) for v in model.penalized_variables()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(model.weight_penalty(T))
+    assert value == pytest.approx(reference.trt_penalty(weights, T, lam, decay, eps), rel=1e-5)
+    if keras.backend.backend() == "torch":
+        import torch
+        penalty = model.weight_penalty(T)
+        total = penalty * 2.0 + 1.0                        # arithmetic gives plain tensors
+        assert type(total) is torch.Tensor
+        grads = torch.autograd.grad(total, [v.value for v in model.penalized_variables()])
+        for g, w in zip(grads, weights):
+            np.testing.assert_allclose(
+                g.numpy(), 2.0 * reference.trt_penalty_grad(w, T, lam, decay, eps),
+                rtol=1e-5, atol=1e-12)
 
 
 def test_penalized_variables_are_kernels_and_gammas_only():

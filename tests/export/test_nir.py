@@ -1,9 +1,8 @@
-"""NIR export and import: round trips through a NIR file, snnTorch running the exported
-graph, the LIF/IF parameter mapping and the messages for what NIR cannot express."""
+"""NIR export and import: round trips through a NIR file, the LIF/IF parameter mapping
+and the messages for what NIR cannot express. Other simulators running the exported
+graphs: test_nir_consumers.py; the consumer forms: test_nir_targets.py."""
 
-import contextlib
 import functools
-import io
 import sys
 
 import keras
@@ -110,7 +109,7 @@ def test_export_structure_of_the_residual_model():
     assert tuple(graph.nodes["res_conv1"].padding) == (1, 1)
     assert tuple(graph.nodes["res_conv1"].stride) == (2, 2)
     assert list(graph.nodes["input"].output_type["output"]) == [3, 8, 8]   # (C, H, W)
-    assert graph.metadata == {"dt": 1e-4, "timesteps": T, "static_input": 1}
+    assert graph.metadata == {"dt": 1e-4, "timesteps": T, "static_input": 1, "target": "nir"}
 
 
 def test_tdbn_is_folded_into_the_convolution_weights():
@@ -204,63 +203,3 @@ def test_missing_nir_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)
     with pytest.raises(ImportError, match=r"keras-trt\[deploy\]"):
         kt.export.to_nir(vgg_model())
-
-
-def snntorch_outputs(path, x, kind):
-    """(logits (B, T, C), {snn.Leaky name: spikes (B, T, ...)}) of the NIR file at `path`
-    run by snnTorch 1.0's NIR import on `x` (a static image batch is repeated over T).
-    Samples run one at a time: its NIR Flatten also flattens the batch axis."""
-    import snntorch as snn
-    import torch
-    from snntorch.import_nir import import_from_nir
-
-    frames = x if kind == "vgg" else np.repeat(x[:, None], T, axis=1)   # (B, T, H, W, C)
-    logits, spikes = [], {}
-    for sample in frames:
-        with contextlib.redirect_stdout(io.StringIO()):   # it prints progress
-            net = import_from_nir(nir.read(path))
-        recorded = {}
-        for name, module in net.named_modules():
-            if isinstance(module, snn.Leaky):
-                module.register_forward_hook(
-                    lambda m, i, o, name=name: recorded.setdefault(name, []).append(
-                        o.detach().numpy()[0]))
-        steps = []
-        with torch.no_grad():
-            for frame in sample:
-                out, _ = net(torch.from_numpy(frame.transpose(2, 0, 1)[None].copy()))
-                steps.append(out.numpy().reshape(-1))
-        logits.append(np.stack(steps))
-        for name, values in recorded.items():
-            spikes.setdefault(name, []).append(np.stack(values))
-    return np.stack(logits), {name: np.stack(v) for name, v in spikes.items()}
-
-
-# ------------------------------------------------------------------------------ snnTorch
-@pytest.mark.parametrize("kind", ["vgg", "residual"])
-def test_snntorch_runs_the_exported_graph_with_the_same_spikes(kind, tmp_path):
-    """snnTorch 1.0's NIR import (nirtorch underneath) is an independent simulator: it
-    maps nir.LIF to snn.Leaky(beta = 1 - dt/tau, threshold = v_threshold / (r dt / tau),
-    reset to zero) with dt = 1e-4 fixed, which is keras-trt's update exactly for graphs
-    exported with dt = 1e-4. Its NIR Flatten(start_dim=0) becomes torch.nn.Flatten(0, -1),
-    which also flattens the batch axis, so samples run one at a time. Tolerance: the
-    spikes must agree except where float32 rounding (torch's and this backend's
-    convolutions sum in different orders) moves a membrane across the threshold: at most
-    0.1% of the spikes; measured (tools/measure_nir_snntorch.py): none differ."""
-    pytest.importorskip("torch")
-    pytest.importorskip("snntorch")
-
-    model = MODELS[kind][0]()
-    x = inputs_for(kind)
-    path = str(tmp_path / "model.nir")
-    nir.write(path, kt.export.to_nir(model))
-    logits, spikes = snntorch_outputs(path, x, kind)
-    expected_logits, reference = run(model, x)
-    assert set(spikes) == set(reference)
-    for name, expected in reference.items():
-        expected = np.moveaxis(expected, -1, 2) if expected.ndim == 5 else expected  # C first
-        got = spikes[name]
-        assert got.shape == expected.shape, name
-        assert expected.mean() > 0.0, name
-        assert np.mean(got != expected) <= 1e-3, name
-    np.testing.assert_allclose(logits, expected_logits, rtol=1e-4, atol=1e-4)

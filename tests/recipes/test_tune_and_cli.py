@@ -6,8 +6,10 @@ import sys
 import tomllib
 
 import keras
+import numpy as np
 import pytest
 
+import keras_trt as kt
 from tests.recipes.conftest import RECIPES, ROOT
 
 
@@ -79,3 +81,40 @@ def test_tune_extra_exists():
         "optional-dependencies"]
     assert {"keras-tuner", "tensorboard"} <= {r.split(">")[0].split("=")[0]
                                              for r in extras["tune"]}
+
+
+def _tiny_spiking_model():
+    inputs = keras.Input((4, 3))
+    h = kt.LIF()(kt.TimeDistributed(keras.layers.Dense(4))(inputs))
+    return kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(2))(h))
+
+
+def test_a_search_with_seed_0_draws_the_same_trials_every_run(tmp_path):
+    """keras-tuner reads seed 0 as "no seed"; make_tuner's seed fixes the trials whatever
+    its value (two runs of docs/tuning.md's search, seed 0, tiny model and budget)."""
+    seed = 0
+    from keras_trt.tuning import TRTHyperModel, make_tuner
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 2.0, (8, 4, 3)).astype("float32")
+    y = np.arange(8) % 2
+
+    def search(run):
+        hypermodel = TRTHyperModel(_tiny_spiking_model, decay=[0.25, 0.5],
+                                   learning_rate=1e-3, seed=seed)
+        tuner = make_tuner(hypermodel, "random", max_trials=2, overwrite=True, seed=seed,
+                           directory=str(tmp_path / f"run{run}"))
+        tuner.search(x, y, validation_data=(x, y), epochs=1, batch_size=8, verbose=0)
+        trials = sorted(tuner.oracle.trials.values(), key=lambda trial: trial.trial_id)
+        return [trial.hyperparameters.values for trial in trials]
+
+    first, second = search(0), search(1)
+    assert len(first) == 2 and first[0] != first[1]   # two different draws ...
+    assert first == second                            # ... repeated by the second run
+
+
+def test_tuner_seed_shifts_every_seed_and_refuses_others():
+    from keras_trt.tuning import tuner_seed
+    assert [tuner_seed(s) for s in (None, 0, 1, 2 ** 32 - 2)] == [None, 1, 2, 2 ** 32 - 1]
+    for bad in (-1, 2 ** 32 - 1, 1.5, "0", True):
+        with pytest.raises(ValueError, match=r"`seed` must be None or an integer in \[0, "):
+            tuner_seed(bad)
