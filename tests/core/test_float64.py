@@ -29,15 +29,19 @@ TIGHT = dict(rtol=1e-12, atol=1e-12)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def jax_x64():
+    """JAX's 64-bit mode (JAX truncates float64 to float32 without it); nothing elsewhere."""
+    if BACKEND != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
+
+
 @pytest.fixture
 def float64():
     """floatx and the dtype policy float64 (and JAX's 64-bit mode) for one test."""
-    x64 = contextlib.nullcontext()
-    if BACKEND == "jax":
-        import jax
-
-        x64 = jax.enable_x64(True)
-    with x64:
+    with jax_x64():
         keras.config.set_floatx("float64")
         keras.config.set_dtype_policy("float64")
         try:
@@ -134,7 +138,7 @@ def test_dense_outside_float64_is_keras_dense(rng):
 
 def test_mean_exact_in_float64_and_keras_mean_otherwise(rng):
     x = rng.normal(size=(4, 3, 5))
-    with (contextlib.nullcontext() if BACKEND != "jax" else __import__("jax").enable_x64(True)):
+    with jax_x64():
         mean64 = precision.mean(ops.convert_to_tensor(x, "float64"), axis=(0, 2))
         assert dtype_of(mean64) == "float64"
         np.testing.assert_allclose(to_numpy(mean64), x.mean(axis=(0, 2)), **TIGHT)
@@ -239,12 +243,8 @@ def test_penalty_of_half_precision_weights_is_float32(rng):
 # ------------------------------------------------- float64 after float32, one process
 @pytest.fixture
 def floatx_restored():
-    x64 = contextlib.nullcontext()
-    if BACKEND == "jax":
-        import jax
-
-        x64 = jax.enable_x64(True)
-    with x64:
+    """JAX's 64-bit mode for one test, and floatx float32 again after it."""
+    with jax_x64():
         try:
             yield
         finally:
