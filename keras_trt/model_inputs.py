@@ -13,9 +13,10 @@ the data itself, eagerly, before Keras sees it:
   the batch size, where the model fixes one, as a streaming model does);
 - `check_data(model, x, y)`: that, plus the labels, for the data `fit`, `evaluate`,
   `predict` and the `*_on_batch` methods take: NumPy arrays and tensors whole, a
-  `tf.data.Dataset` by its first batch. Generators, iterators and other sources cannot
-  be looked at without consuming them and are not checked here; inside the steps an
-  invalid label then gives a NaN loss (see `keras_trt.labels`).
+  `tf.data.Dataset` and a Python generator by their first batch (the generator's is
+  read and handed back: `check_data` returns the data to use). Other sources
+  (`keras.utils.PyDataset`, torch DataLoaders) are not looked at; there, and in later
+  batches, an invalid label gives a NaN loss inside the steps (see `keras_trt.labels`).
 
 ```python
 import keras, numpy as np
@@ -32,6 +33,7 @@ except ValueError as error:
 ```
 """
 
+import types
 import weakref
 
 import keras
@@ -196,36 +198,60 @@ def _is_array(value):
     return _static_shape(value) is not None
 
 
+def _yield_again(first, rest):
+    yield first
+    yield from rest
+
+
+def _check_generator(model, generator):
+    """Checks the first batch of a Python generator; returns a generator of all its
+    batches, that one included (an empty one as it is: Keras says it is empty)."""
+    try:
+        first = next(generator)
+    except StopIteration:
+        return generator
+    if isinstance(first, tuple):  # else Keras explains what a generator must yield
+        check_data(model, *keras.utils.unpack_x_y_sample_weight(first)[:2])
+    return _yield_again(first, generator)
+
+
 def check_data(model, x, y=None, read_device_labels=True):
-    """Checks data as `fit`/`evaluate`/`predict` take it (see the module docstring).
+    """Checks data as `fit`/`evaluate`/`predict` take it (see the module docstring) and
+    returns `x` to use in its place (a generator whose first batch was read is replaced
+    by one that yields it again).
 
     `read_device_labels=False` reads only labels held in NumPy: a per-step method such
     as `train_on_batch` then never waits for a GPU.
     """
+    if isinstance(x, types.GeneratorType):
+        return _check_generator(model, x)
     if _is_tf_dataset(x):
         if _looked_at(model, x):
-            return
+            return x
         for element in x.take(1):
             element = keras.tree.map_structure(np.asarray, element)
             check_data(model, *keras.utils.unpack_x_y_sample_weight(element)[:2])
         _looked_at(model, x, remember=True)  # only once its first batch passed
-        return
+        return x
     if not (_is_array(x) or isinstance(x, (list, dict))):
-        return
+        return x
     check_input_shapes(model, x)
     classes = _label_classes(model)
     if classes is None or y is None or not _is_array(y):
-        return
+        return x
     if not read_device_labels and not isinstance(y, np.ndarray):
-        return
+        return x
     labels_lib.check_label_values(y, classes, f"{type(model).__name__} '{model.name}'")
+    return x
 
 
 def check_validation_data(model, validation_data):
-    """`check_data` for `fit(validation_data=...)`: (x, y), (x, y, sample_weight) or a
-    dataset."""
+    """`check_data` for `fit(validation_data=...)`: (x, y), (x, y, sample_weight), a
+    dataset or a generator; returns the validation data to use in its place."""
     if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
         check_data(model, x, y)
-    elif validation_data is not None:
-        check_data(model, validation_data)
+        return validation_data
+    if validation_data is not None:
+        return check_data(model, validation_data)
+    return validation_data

@@ -37,8 +37,8 @@ from keras.src.models.model import functional_init_arguments
 
 from keras_trt import labels as labels_lib
 from keras_trt import losses as losses_lib
-from keras_trt import metrics as metrics_lib
-from keras_trt import backend, model_inputs, precision, regularizers, saved_compile
+from keras_trt import (backend, compile_metrics, model_inputs, precision, regularizers,
+                       saved_compile)
 from keras_trt import distribute
 
 __all__ = ["SpikingModel"]
@@ -49,8 +49,11 @@ class SpikingModel(keras.Model):
     """A `keras.Model` (functional or subclassed) for per-timestep logits (B, T, C).
 
     - When the compiled loss is a `keras_trt.losses.TRTLoss`, the training step adds
-      `(1/T) sum_t R_t` over `penalized_variables()` (kernels and BatchNorm gammas).
-    - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default.
+      `(1/T) sum_t R_t` over `penalized_variables()` (kernels and BatchNorm gammas),
+      once per step also when several outputs have a TRTLoss.
+    - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default, one
+      per output; `metrics=["accuracy"]` and Keras' accuracy metrics mean it too, other
+      Keras metrics are refused (see `keras_trt.compile_metrics`).
     - Inputs and labels are checked before Keras runs a step (see the module docstring).
 
     `SpikingModel(inputs, outputs)` (and a subclass given inputs and outputs) is an
@@ -74,11 +77,12 @@ class SpikingModel(keras.Model):
         loader, args = super().__reduce__()
         return SpikingModel._unpickle_model, args
 
-    def compile(self, *args, metrics=None, **kwargs):
-        if metrics is None:
-            metrics = [metrics_lib.TemporalAccuracy()]
-        super().compile(*args, metrics=metrics, **kwargs)
+    def compile(self, *args, metrics=None, weighted_metrics=None, **kwargs):
+        metrics = compile_metrics.for_outputs(self, metrics, default=True)
+        weighted_metrics = compile_metrics.for_outputs(self, weighted_metrics)
+        super().compile(*args, metrics=metrics, weighted_metrics=weighted_metrics, **kwargs)
         self._requested_jit_compile = kwargs.get("jit_compile", "auto")
+        self.trt_loss()  # several TRTLosses that disagree are refused now, not in fit
 
     def get_compile_config(self):
         # "auto" stays "auto" in a saved file (see keras_trt.saved_compile)
@@ -109,12 +113,23 @@ class SpikingModel(keras.Model):
         return regularizers.penalized_variables(self)
 
     def trt_loss(self):
-        """The compiled `TRTLoss`, or None when the model is compiled with another loss."""
+        """The compiled `TRTLoss` (the first, where several outputs have one), or None
+        when the model is compiled with other losses.
+
+        The weight penalty is added once per step whatever the number of outputs, so
+        every TRTLoss must share `lam`, `decay` and `epsilon` (`eta` may differ)."""
         found = [loss for loss in keras.tree.flatten(getattr(self, "loss", None))
                  if isinstance(loss, losses_lib.TRTLoss)]
-        if len(found) > 1:
-            raise ValueError("SpikingModel supports one TRTLoss; got "
-                             f"{len(found)} in `loss`.")
+        settings = {_penalty_settings(loss) for loss in found}
+        if len(settings) > 1:
+            shown = "; ".join("lam={}, decay={}, epsilon={}".format(
+                *_penalty_settings(loss)) for loss in found)
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': `loss` holds {len(found)} TRTLoss "
+                f"objects with different penalty settings ({shown}). The weight penalty "
+                "is added once per step for the whole model, so give every TRTLoss the "
+                "same lam, decay and epsilon (eta may differ), or use TETLoss for the "
+                "other outputs.")
         return found[0] if found else None
 
     def weight_penalty(self, timesteps):
@@ -140,18 +155,25 @@ class SpikingModel(keras.Model):
                                         sample_weight=sample_weight, training=training)
         if training and self.trt_loss() is not None:
             # Every replica adds the whole penalty; its share counts it once per step.
-            penalty = self.weight_penalty(self._timesteps_of(y_pred))
-            loss = loss + backend.replica_share(penalty)
+            penalty = backend.replica_share(self.weight_penalty(self._timesteps_of(y_pred)))
+            # The penalty follows the weights' dtype, the loss the loss's (a loss made
+            # after set_floatx("float64") is float64 for float32 weights): add them in
+            # the wider of the two.
+            dtype = precision.accumulation_dtype(loss.dtype, penalty.dtype)
+            loss = keras.ops.cast(loss, dtype) + keras.ops.cast(penalty, dtype)
         return loss
 
     @staticmethod
     def _timesteps_of(y_pred):
-        if not hasattr(y_pred, "shape") or len(y_pred.shape) != 3:
+        timesteps = {t.shape[1] for t in keras.tree.flatten(y_pred)
+                     if hasattr(t, "shape") and len(t.shape) == 3}
+        if len(timesteps) != 1 or None in timesteps:
             raise ValueError(
-                "TRTLoss needs one per-timestep output of shape (batch, time, classes); "
-                f"got {keras.tree.map_structure(lambda t: tuple(t.shape), y_pred)}."
+                "TRTLoss needs per-timestep outputs of shape (batch, time, classes) with "
+                "one static number of timesteps; got "
+                f"{keras.tree.map_structure(lambda t: tuple(t.shape), y_pred)}."
             )
-        return int(y_pred.shape[1])
+        return int(timesteps.pop())
 
     # ------------------------------------------------------------ input and label checks
     # The data is checked once, eagerly, at each entry point below rather than inside the
@@ -172,18 +194,20 @@ class SpikingModel(keras.Model):
         return super().__call__(*args, **kwargs)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        model_inputs.check_data(self, x, y)
-        model_inputs.check_validation_data(self, kwargs.get("validation_data"))
+        x = model_inputs.check_data(self, x, y)
+        if "validation_data" in kwargs:
+            kwargs["validation_data"] = model_inputs.check_validation_data(
+                self, kwargs["validation_data"])
         args, kwargs = distribute.distributed_arguments(self, "fit", args, kwargs)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        model_inputs.check_data(self, x, y)
+        x = model_inputs.check_data(self, x, y)
         args, kwargs = distribute.distributed_arguments(self, "evaluate", args, kwargs)
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        model_inputs.check_data(self, x)
+        x = model_inputs.check_data(self, x)
         args, kwargs = distribute.distributed_arguments(self, "predict", args, kwargs)
         return super().predict(x, *args, **kwargs)
 
@@ -199,6 +223,12 @@ class SpikingModel(keras.Model):
     def predict_on_batch(self, x):
         model_inputs.check_data(self, x)
         return super().predict_on_batch(x)
+
+
+def _penalty_settings(trt_loss):
+    """What TRT's weight penalty depends on (besides the weights and T)."""
+    return (trt_loss.lam, trt_loss.decay, trt_loss.epsilon)
+
 
 _FUNCTIONAL_CLASSES = {}
 

@@ -29,15 +29,19 @@ TIGHT = dict(rtol=1e-12, atol=1e-12)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def jax_x64():
+    """JAX's 64-bit mode (JAX truncates float64 to float32 without it); nothing elsewhere."""
+    if BACKEND != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
+
+
 @pytest.fixture
 def float64():
     """floatx and the dtype policy float64 (and JAX's 64-bit mode) for one test."""
-    x64 = contextlib.nullcontext()
-    if BACKEND == "jax":
-        import jax
-
-        x64 = jax.enable_x64(True)
-    with x64:
+    with jax_x64():
         keras.config.set_floatx("float64")
         keras.config.set_dtype_policy("float64")
         try:
@@ -134,7 +138,7 @@ def test_dense_outside_float64_is_keras_dense(rng):
 
 def test_mean_exact_in_float64_and_keras_mean_otherwise(rng):
     x = rng.normal(size=(4, 3, 5))
-    with (contextlib.nullcontext() if BACKEND != "jax" else __import__("jax").enable_x64(True)):
+    with jax_x64():
         mean64 = precision.mean(ops.convert_to_tensor(x, "float64"), axis=(0, 2))
         assert dtype_of(mean64) == "float64"
         np.testing.assert_allclose(to_numpy(mean64), x.mean(axis=(0, 2)), **TIGHT)
@@ -234,6 +238,46 @@ def test_penalty_of_half_precision_weights_is_float32(rng):
     w = rng.normal(0, 0.8, (3, 4)).astype("float32")
     value = regularizers.temporal_weight_penalty([ops.cast(w, "bfloat16")], 4, 0.3, 0.5, 1e-5)
     assert dtype_of(value) == "float32"
+
+
+# ------------------------------------------------- float64 after float32, one process
+@pytest.fixture
+def floatx_restored():
+    """JAX's 64-bit mode for one test, and floatx float32 again after it."""
+    with jax_x64():
+        try:
+            yield
+        finally:
+            keras.config.set_floatx("float32")
+
+
+def test_trt_fit_after_set_floatx_float64_in_a_process_that_built_float32(floatx_restored):
+    """Keras fixes the global dtype policy when the first layer is built, so a model
+    built after `set_floatx("float64")` keeps float32 weights while a loss made after it
+    is float64: the penalty (float32, as the weights) is added in the loss's float64.
+    TensorFlow used to raise a dtype mismatch at that addition."""
+    x = np.random.default_rng(0).uniform(0.0, 2.0, (4, 3, 5))
+    y = np.array([0, 1, 2, 1])
+
+    def dense_snn(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((3, 5))
+        h = kt.LIF()(kt.TimeDistributed(keras.layers.Dense(6))(inputs))
+        return kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(3))(h))
+
+    first = dense_snn(0)
+    first.compile(optimizer="sgd", loss=kt.losses.TRTLoss(lam=1e-3))
+    first.fit(x.astype("float32"), y, verbose=0)
+    keras.config.set_floatx("float64")
+    model = dense_snn(1)
+    model.compile(optimizer=keras.optimizers.SGD(0.0),
+                  loss=kt.losses.TRTLoss(eta=0.05, lam=0.1, decay=0.25))
+    weights = [to_numpy(w).astype("float64") for w in model.penalized_variables()]
+    logged = model.fit(x, y, batch_size=4, shuffle=False, verbose=0).history["loss"][0]
+    data_term = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)["loss"]
+    penalty = reference.trt_penalty(weights, 3, 0.1, 0.25, 1e-5)
+    assert penalty > 1e-2 and data_term > 0.5
+    np.testing.assert_allclose(logged, data_term + penalty, rtol=1e-5)
 
 
 # ------------------------------------------------------------------- across backends

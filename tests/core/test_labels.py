@@ -162,18 +162,52 @@ def test_spiking_model_checks_first_batch_of_a_tf_dataset_and_validation_data():
         model.evaluate(x, bad, verbose=0)
 
 
-def test_spiking_model_step_with_invalid_labels_logs_nan_and_terminate_on_nan_stops():
-    """Labels the first-batch check cannot see (here a Python generator) reach the
-    training step, where every backend logs NaN rather than a plausible loss."""
+def _generator(*batches, repeat=False):
+    while True:
+        yield from batches
+        if not repeat:
+            return
+
+
+def test_spiking_model_checks_first_batch_of_a_python_generator():
     x, y = data(8)
-    y[2] = C
-
-    def batches():
-        while True:
-            yield x, y
-
+    bad = y.copy()
+    bad[5] = C
+    message = rf"SpikingModel 'tiny': `y_true` holds labels \[{C}\] outside the {C} classes"
     model = _compiled_model()
-    history = model.fit(batches(), steps_per_epoch=1, epochs=3, verbose=0,
+    before = _weights(model)
+    with pytest.raises(ValueError, match=message):
+        model.fit(_generator((x, bad), (x, y)), shuffle=False, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(_generator((x, bad)), verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, validation_data=_generator((x, bad), repeat=True), verbose=0)
+    for w0, w1 in zip(before, _weights(model)):
+        np.testing.assert_array_equal(w0, w1)
+    # the batch looked at is still trained on: the same step as on the arrays
+    checked = _compiled_model(seed=1)
+    reference_model = _compiled_model(seed=1)
+    logged = checked.fit(_generator((x[:4], y[:4]), (x[4:], y[4:])), steps_per_epoch=2,
+                         shuffle=False, verbose=0, validation_data=_generator((x, y)),
+                         validation_steps=1).history
+    expected = reference_model.fit(x, y, batch_size=4, shuffle=False, epochs=1, verbose=0,
+                                   validation_data=(x, y)).history
+    np.testing.assert_allclose(logged["loss"], expected["loss"], rtol=1e-6)
+    np.testing.assert_allclose(logged["val_loss"], expected["val_loss"], rtol=1e-6)
+    for w0, w1 in zip(_weights(reference_model), _weights(checked)):
+        np.testing.assert_allclose(w0, w1, rtol=1e-6, atol=1e-7)
+
+
+def test_spiking_model_step_with_invalid_labels_logs_nan_and_terminate_on_nan_stops():
+    """Labels the first-batch check cannot see (here the second batch of a Python
+    generator) reach the training step, where every backend logs NaN rather than a
+    plausible loss."""
+    x, y = data(8)
+    bad = y.copy()
+    bad[2] = C
+    model = _compiled_model()
+    history = model.fit(_generator((x, y), (x, bad), repeat=True), steps_per_epoch=2,
+                        epochs=3, shuffle=False, verbose=0,
                         callbacks=[keras.callbacks.TerminateOnNaN()]).history
     assert len(history["loss"]) == 1 and np.isnan(history["loss"][0])
     assert np.isnan(history["accuracy"][0])
