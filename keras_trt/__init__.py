@@ -23,8 +23,10 @@ from keras_trt.training import SpikingModel
 __version__ = "0.1.0"
 
 # These register no serializable class and load on first use: data imports tensorflow and
-# tonic, analysis matplotlib, tuning keras_tuner, export nir (when used).
-_LAZY_SUBMODULES = ("data", "analysis", "callbacks", "tuning", "precision", "export")
+# tonic, analysis matplotlib, tuning keras_tuner, export nir (when used), experiments all of
+# them on demand.
+_LAZY_SUBMODULES = ("data", "analysis", "callbacks", "tuning", "precision", "export",
+                    "experiments")
 
 
 def __getattr__(name):

@@ -8,6 +8,7 @@ Markers:
 """
 
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,5 +46,29 @@ def rng():
     return np.random.default_rng(0)
 
 
+# What TensorFlow's C++ runtime prints to stderr when it starts, whatever
+# TF_CPP_MIN_LOG_LEVEL says (absl's early messages).
+_FRAMEWORK_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|"
+                            r"[IWE]\d{4} [\d:. ]+|To enable the following instructions)")
+
+
+def stderr_lines(text):
+    """The lines of a subprocess's stderr, without TensorFlow's start-up log lines."""
+    return [line for line in text.strip().splitlines() if not _FRAMEWORK_LOG.match(line)]
+
+
 def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
+
+
+@pytest.fixture(scope="session")
+def session_data_cache(tmp_path_factory):
+    """Framed DVS data and digits_dvs events cached in a session folder, not in ~/.cache
+    (test folders that train on them use it, autouse, from their conftest)."""
+    old = os.environ.get("KERAS_TRT_CACHE_DIR")
+    os.environ["KERAS_TRT_CACHE_DIR"] = str(tmp_path_factory.mktemp("keras_trt_cache"))
+    yield os.environ["KERAS_TRT_CACHE_DIR"]
+    if old is None:
+        os.environ.pop("KERAS_TRT_CACHE_DIR", None)
+    else:
+        os.environ["KERAS_TRT_CACHE_DIR"] = old

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import gpu_check, train_step
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from benchmarks import gpu_check, train_step  # noqa: E402
 
 
 def _table_rows(text):

@@ -4,13 +4,17 @@
   (the per-backend helpers and data-parallel engines) and keras_trt/data/ (tf.data,
   tfds), and by the modules of ALLOWED_IMPORTS for the reason given there; the rest of the library uses keras.ops, so `import keras_trt` never imports a
   framework the user does not run and every module works on every backend;
-- no module is longer than 400 lines (one concept per file).
+- no module is longer than 400 lines (one concept per file);
+- nothing private crosses a module boundary where it is forbidden: the recipes/ scripts
+  and keras_trt.experiments import no leading-underscore name, and neither they nor the
+  tests edit `sys.path` (the recipes are scripts over the installed library).
 """
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "keras_trt"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "keras_trt"
 FRAMEWORKS = {"torch", "tensorflow", "jax", "jaxlib"}
 MAY_IMPORT_FRAMEWORKS = ("backend", "data")   # folders of keras_trt
 # (module, framework) pairs allowed elsewhere, each with its reason.
@@ -93,3 +97,47 @@ def test_allowed_framework_imports_are_inside_functions():
         module_level |= {node.module.split(".")[0] for node in tree.body
                          if isinstance(node, ast.ImportFrom) and node.module}
         assert framework not in module_level, relative
+
+
+def private_imports(source):
+    """The leading-underscore names that `source` imports from other modules
+    (`from m import _x`, `import _m`, `from m import _m as y`)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".")
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            found += [node.module for p in parts if p.startswith("_") and p != "__future__"]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names
+                      if any(p.startswith("_") for p in a.name.split("."))]
+    return found
+
+
+def sys_path_edits(source):
+    """Lines that change sys.path (insert, append, extend, assignment)."""
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute) and node.attr in ("insert", "append", "extend")
+            and isinstance(node.value, ast.Attribute) and node.value.attr == "path"
+            and getattr(node.value.value, "id", None) == "sys"]
+
+
+def test_the_private_import_finders_see_every_form():
+    assert private_imports("from a import _b, c\nimport x._y\nfrom _p import q\n") == [
+        "a._b", "x._y", "_p"]
+    assert sys_path_edits("import sys\nsys.path.insert(0, 'x')\nsys.path.append('y')\n") == [2, 3]
+
+
+def test_recipes_and_experiments_import_public_names_only():
+    paths = sorted((ROOT / "recipes").glob("*.py")) + sorted(
+        (PACKAGE / "experiments").rglob("*.py"))
+    offenders = {str(p.relative_to(ROOT)): found for p in paths
+                 if (found := private_imports(p.read_text()))}
+    assert not offenders, offenders
+
+
+def test_recipes_and_tests_leave_sys_path_alone():
+    paths = sorted((ROOT / "recipes").glob("*.py")) + sorted((ROOT / "tests").rglob("*.py"))
+    offenders = {str(p.relative_to(ROOT)): lines for p in paths
+                 if (lines := sys_path_edits(p.read_text()))}
+    assert not offenders, offenders

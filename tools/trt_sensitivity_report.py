@@ -20,8 +20,10 @@ import os
 import numpy as np
 
 from keras_trt import analysis
+from keras_trt.experiments import get_preset
 
-BASE = {"lam": 5e-5, "decay": 0.5, "eta": 0.001}   # the study's TRT (quick start) values
+# The study's base TRT values: the quick start preset's.
+BASE = {k: get_preset("quickstart").hyperparameters[k] for k in ("lam", "decay", "eta")}
 BASE_METRICS = (("final_test_accuracy", "test accuracy, final (%)"),
                 ("test_accuracy_at_best_epoch", "test accuracy at the best validation "
                                                 "epoch (%)"),

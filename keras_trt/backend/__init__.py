@@ -48,7 +48,7 @@ import numpy as np
 
 __all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
            "is_concrete", "replica_share", "readable_scalar", "global_rng_state",
-           "set_global_rng_state"]
+           "set_global_rng_state", "has_gpu"]
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -120,3 +120,12 @@ def set_global_rng_state(state):
     """Restores what `global_rng_state()` returned (None: nothing to restore)."""
     if state is not None:
         backend_module().set_global_rng_state(state)
+
+
+def has_gpu():
+    """Whether the current backend's framework sees a GPU (False where it cannot tell:
+    a missing driver means no GPU)."""
+    try:
+        return bool(backend_module().has_gpu())
+    except Exception:  # noqa: BLE001 - a broken CUDA set-up is "no GPU" here
+        return False

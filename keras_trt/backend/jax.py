@@ -137,3 +137,7 @@ def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
     kernel = keras.ops.convert_to_tensor(kernel)  # a Variable's value (autocast applied)
     return _conv_chunked_kernel_grad(inputs, kernel, tuple(strides), padding,
                                      tuple(dilation_rate), chunks)
+
+
+def has_gpu():
+    return jax.default_backend() == "gpu"

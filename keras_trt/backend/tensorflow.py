@@ -39,3 +39,7 @@ def cross_replica_mean(x):
     if context is None or context.num_replicas_in_sync == 1:
         return x
     return context.all_reduce(tf.distribute.ReduceOp.MEAN, x)
+
+
+def has_gpu():
+    return bool(tf.config.list_physical_devices("GPU"))

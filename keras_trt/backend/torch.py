@@ -351,3 +351,7 @@ def trt_penalty(weights, offsets, scale, epsilon):
     if any(w.device.type == "meta" for w in weights):
         return None
     return sum(_TRTPenalty.apply(w, offsets, scale, epsilon) for w in weights)
+
+
+def has_gpu():
+    return torch.cuda.is_available()

@@ -75,6 +75,7 @@ import numpy as np
 
 from keras_trt import backend as backend_lib
 from keras_trt import distribute
+from keras_trt.atomic_io import write_json_atomic
 
 __all__ = ["ExactResume", "STATE_FILE"]
 
@@ -112,15 +113,6 @@ def _fsync_dir(path):
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _write_json_atomic(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _save_model_atomic(model, path):
@@ -393,7 +385,7 @@ class ExactResume(keras.callbacks.Callback):
         }
         # The state names its weights file and replaces the old state only once that file
         # is complete: a run killed at any moment leaves a consistent pair.
-        _write_json_atomic(self.state_path, state)
+        write_json_atomic(self.state_path, state, indent=1)
         _fsync_dir(self.directory)
         if old is not None and old.get("weights") != name:
             with contextlib.suppress(FileNotFoundError):

@@ -45,10 +45,18 @@ import os
 import keras
 import numpy as np
 
-__all__ = ["FisherInformationCallback"]
+__all__ = ["FisherInformationCallback", "parse_epochs"]
 
 
-def _parse_epochs(epochs):
+def parse_epochs(epochs):
+    """The epochs to observe: "all", or a sorted list of 1-based epochs from a list or a
+    text such as "20-40-60" (or "20,40,60"); a ValueError for anything else.
+
+    ```python
+    from keras_trt.callbacks.fisher import parse_epochs
+    print(parse_epochs("40-20"))   # [20, 40]
+    ```
+    """
     if isinstance(epochs, str) and epochs.strip().lower() == "all":
         return "all"
     if isinstance(epochs, str):
@@ -89,7 +97,7 @@ class FisherInformationCallback(keras.callbacks.Callback):
                  append=False):
         super().__init__()
         self.data = data
-        self.epochs = _parse_epochs(epochs)
+        self.epochs = parse_epochs(epochs)
         self.batches = batches
         self.divisor = divisor
         self.output_dir = output_dir

@@ -38,11 +38,14 @@ _EXPORTS = {
     "digits_dvs_events": "digits",
     "frame_events": "events",
     "emulate_saccades": "dvs_emulator",
+    "count_batches": "epochs",
+    "take_batches": "epochs",
 }
 # Module names differ from the loader names on purpose: importing a submodule sets the
 # package attribute of the same name, which would replace the loader function.
 _SUBMODULES = (
-    "augment", "cache", "cifar", "cifar10dvs", "digits", "dvs_emulator", "events", "imagenet",
+    "augment", "cache", "cifar", "cifar10dvs", "digits", "dvs_emulator", "epochs", "events",
+    "imagenet",
     "counted_passes", "ncaltech", "pipeline", "progress",
 )
 

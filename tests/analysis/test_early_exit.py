@@ -100,7 +100,7 @@ def test_model_sweep_csv_and_plot(tmp_path):
 
 def test_analyze_recipe_writes_the_early_exit_section(tmp_path):
     from tests.analysis.models import data, mlp_snn
-    from tests.analysis.test_analyze_recipe import load_analyze
+    from tests.experiments.test_analyze import load_analyze
 
     run = tmp_path / "run"
     run.mkdir()

@@ -8,7 +8,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.analysis import energy_report, format_energy_table, plot_energy
-from tests.analysis.test_analyze_recipe import load_analyze
+from tests.experiments.test_analyze import load_analyze
 
 PJ = 1e-12
 

@@ -24,8 +24,6 @@ import numpy as np  # noqa: E402
 import keras_trt as kt  # noqa: E402
 from keras_trt.data.pipeline import array_dataset  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 class SeenCounts(keras.metrics.Metric):
     """How often each label (here: a sample's index) was seen in the epoch."""
@@ -132,23 +130,15 @@ def main(out):
     report["resume_weights_diff"] = max_diff(straight, resumed)
     report["resume_moved"] = max_diff(straight, initial_of(n))
 
-    # A recipe's training (recipes/_common.train) with --distribute auto, on a tiny
-    # model and data: the distribution context, the sharded pipelines and the run folder.
-    sys.path.insert(0, os.path.join(ROOT, "recipes"))
-    import dataclasses
-
-    import _common as common
-    import quickstart
-
-    recipe = dataclasses.replace(quickstart.RECIPE, build_model=lambda args: build())
-    args = common.parse_args(recipe, [
-        "--distribute", "auto", "--epochs", "1", "--verbose", "0", "--seed", "0",
-        "--output-dir", os.path.join(out, "recipe")], several_methods=False)
+    # The paper's training procedure (keras_trt.experiments.train, what the recipes run)
+    # with distribute=True, on a tiny model and data: the distribution context, the
+    # sharded pipelines and the run folder.
     labels = np.arange(n) % 4
-    results = common.train(
-        recipe, args, train_data=array_dataset(xs, labels, 4, shuffle=True, seed=0),
-        test_data=array_dataset(xs, labels, 4, shuffle=False),
-        validation_data=array_dataset(xs[:8], labels[:8], 4, shuffle=False))
+    results = kt.experiments.train(
+        build, array_dataset(xs, labels, 4, shuffle=True, seed=0),
+        validation_data=array_dataset(xs[:8], labels[:8], 4, shuffle=False),
+        test_data=array_dataset(xs, labels, 4, shuffle=False), distribute=True, epochs=1,
+        verbose=0, seed=0, output_dir=os.path.join(out, "recipe")).results
     with open(os.path.join(out, "recipe", "results.json")) as f:
         saved = json.load(f)
     report["recipe_replicas"] = saved["hyperparameters"]["replicas"]

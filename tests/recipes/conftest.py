@@ -1,10 +1,8 @@
-"""Fixtures of the recipe tests: the recipes importable, tiny datasets in their genuine
-on-disk formats (written with the data tests' writers), one data cache per session."""
+"""Fixtures of the recipe tests: the recipe scripts loaded as modules, tiny datasets in
+their genuine on-disk formats (written with the data tests' writers), one data cache per
+session."""
 
-import importlib
 import importlib.util
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,22 +23,24 @@ def _data_writers():
 
 @pytest.fixture(scope="session")
 def recipe_module():
-    """import a recipe script by name: recipe_module("cifar10_resnet19").main([...])."""
-    if str(RECIPES) not in sys.path:
-        sys.path.insert(0, str(RECIPES))
-    return importlib.import_module
+    """A recipe script as a module, by name: recipe_module("cifar10_resnet19").main([...])."""
+    loaded = {}
+
+    def load(name):
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(f"recipe_{name}",
+                                                          RECIPES / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _session_cache(tmp_path_factory):
-    """Framed DVS data and digits_dvs events are cached here, not in ~/.cache."""
-    old = os.environ.get("KERAS_TRT_CACHE_DIR")
-    os.environ["KERAS_TRT_CACHE_DIR"] = str(tmp_path_factory.mktemp("keras_trt_cache"))
-    yield
-    if old is None:
-        os.environ.pop("KERAS_TRT_CACHE_DIR", None)
-    else:
-        os.environ["KERAS_TRT_CACHE_DIR"] = old
+def _cache(session_data_cache):
+    """Framed DVS data and digits_dvs events are cached in a session folder."""
 
 
 @pytest.fixture(scope="session")

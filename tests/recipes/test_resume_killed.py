@@ -14,14 +14,14 @@ from tests.recipes.conftest import RECIPES
 
 ARGS = ["--methods", "trt", "--epochs", "2", "--max-steps", "3", "--batch-size", "8",
         "--timesteps", "2", "--widths", "4,8", "--verbose", "0", "--seed", "0"]
-CHILD = ("import sys; sys.path.insert(0, {recipes!r}); import quickstart; "
-         "quickstart.main({argv!r}{callbacks})")
+CHILD = ("import runpy; quickstart = runpy.run_path({script!r}); "
+         "quickstart['main']({argv!r}{callbacks})")
 PAUSE = (", callbacks=[__import__('tests.kill_helpers', fromlist=['PauseAtStep'])"
          ".PauseAtStep({marker!r}, epoch=1, batch=1)]")
 
 
 def child(argv, callbacks=""):
-    return CHILD.format(recipes=str(RECIPES), argv=argv, callbacks=callbacks)
+    return CHILD.format(script=str(RECIPES / "quickstart.py"), argv=argv, callbacks=callbacks)
 
 
 def weights(path):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
+from tests.conftest import stderr_lines
 from tests.recipes.conftest import RECIPES, ROOT
 
 
@@ -60,9 +61,8 @@ def _run(script, *args):
 def test_bad_arguments_exit_with_one_line(script, args, needle):
     done = _run(script, *args)
     assert done.returncode != 0
-    err = done.stderr.strip()
-    assert needle in err and "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
+    lines = stderr_lines(done.stderr)
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr, lines
 
 
 def test_missing_dataset_is_one_line(tmp_path, recipe_module):

@@ -1,8 +1,7 @@
-"""recipes/analyze.py on a tiny fake run directory (no dependency on the recipes or data)."""
+"""The analyses of a run folder (keras_trt.experiments.analyze_run, through the analyze
+command's flags: recipes/analyze.py) on a tiny fake run directory."""
 
-import importlib.util
 import json
-import os
 
 import keras
 import numpy as np
@@ -11,15 +10,13 @@ import pytest
 import keras_trt as kt
 from tests.analysis.models import data, mlp_snn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load_analyze():
-    spec = importlib.util.spec_from_file_location(
-        "analyze_recipe", os.path.join(ROOT, "recipes", "analyze.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The analyze command (its `main(argv)` takes recipes/analyze.py's flags)."""
+    from keras_trt.experiments.cli import analyze
+
+    return analyze
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +156,15 @@ def test_analyze_errors(run_dir, tmp_path, capsys):
 
 
 def test_dataset_from_results():
-    analyze = load_analyze()
+    from keras_trt.experiments import analyze
+
     assert analyze.dataset_from_results({"dataset": "digits_dvs"}) == ("digits_dvs", {})
     assert analyze.dataset_from_results(
         {"args": {"dataset": "cifar10", "data_dir": "/d"}}) == ("cifar10", {"data_dir": "/d"})
     assert analyze.dataset_from_results(
         {"dataset": {"name": "dvs_cifar10", "args": {"T": 10}}}) == ("dvs_cifar10", {"T": 10})
     assert analyze.dataset_from_results({}) == (None, {})
-    # The layout the recipes write (recipes/_run_folder.py and _common.py).
+    # The layout keras_trt.experiments.train writes.
     results = {"dataset": {"name": "digits_dvs", "train_loader_args": {"augment": True},
                            "test_loader_args": {"augment": False}}}
     assert analyze.dataset_from_results(results, "train") == ("digits_dvs", {"augment": True})

@@ -1,5 +1,7 @@
-"""recipes/study.py on a tiny budget: the table's shape, the statistics against a hand
-computation from the per-run results, skipping finished runs."""
+"""The study command (`keras-trt study`, recipes/study.py) on a tiny budget: the table's
+shape, the statistics against a hand computation from the per-run results, skipping
+finished runs, sweeps of TRT's hyperparameters, and studies written before (their run
+folders are picked up)."""
 
 import csv
 import json
@@ -9,6 +11,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_trt.experiments.cli import study
+
 BACKEND = keras.backend.backend()
 TINY = ["--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--timesteps", "2",
         "--widths", "4,8", "--verbose", "0", "--fisher-batches", "1", "--methods", "tet,trt",
@@ -16,12 +20,11 @@ TINY = ["--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--timesteps"
 T_975_DF1 = 12.706204736174694     # Student t quantile 0.975, 1 degree of freedom
 
 
-def test_study_tiny(recipe_module, tmp_path, capsys):
+def test_study_tiny(tmp_path, capsys):
     """Two seeds x two methods on torch. (Each seed re-draws digits_dvs's emulated events
     and each run compiles its own functions: TensorFlow and JAX run the one-seed test.)"""
     if BACKEND != "torch":
         pytest.skip("two seeds on torch; one seed on every backend below (time budget)")
-    study = recipe_module("study")
     out = tmp_path / "study"
     result = study.main([*TINY, "--seeds", "2", "--output-dir", str(out)])
     printed = capsys.readouterr().out
@@ -66,9 +69,8 @@ def test_study_tiny(recipe_module, tmp_path, capsys):
     assert (out / "table.txt").read_text() == table
 
 
-def test_study_one_seed(recipe_module, tmp_path):
+def test_study_one_seed(tmp_path):
     """Every backend: one seed, the difference by hand, no interval from one pair."""
-    study = recipe_module("study")
     out = tmp_path / "study1"
     saved = study.main([*TINY, "--seeds", "1", "--output-dir", str(out)])
     tet, trt = saved["runs"]
@@ -83,39 +85,42 @@ def test_study_one_seed(recipe_module, tmp_path):
     assert len(trt["accuracy_by_timesteps"]) == 2 and 1 <= trt["ic"] <= 2
 
 
-def test_study_grid_runs_one_trt_per_value(recipe_module, tmp_path):
-    """`--grid lam=0,0.5`: one TRT run per value, each recorded with its value, one row
-    per value in runs.csv and one block per value in summary.csv. Torch only: the grid is
-    backend-independent planning, and two more runs took 16 s (TensorFlow) and 60 s (JAX)
-    on a shared 2-core machine; test_study_one_seed trains the study's runs on every backend."""
+def test_study_sweeps_vary_one_value_each(tmp_path):
+    """`--grid lam=0,5e-5 --grid decay=0.5`: one TRT run per swept value, each recorded
+    with its value; the base values (lam 5e-5, decay 0.5 here) are the plain TRT run,
+    trained once. One row per run in runs.csv, one sweep_<param>.csv per parameter. Torch
+    only: the planning is backend-independent, and two more runs took 16 s (TensorFlow)
+    and 60 s (JAX) on a shared 2-core machine; test_study_one_seed trains the study's runs
+    on every backend."""
     if BACKEND != "torch":
-        pytest.skip("the grid's planning is backend-independent (time budget)")
-    study = recipe_module("study")
+        pytest.skip("the sweeps' planning is backend-independent (time budget)")
     out = tmp_path / "grid"
     argv = [*TINY, "--seeds", "1", "--output-dir", str(out)]
     argv[argv.index("--methods") + 1] = "trt"
-    saved = study.main([*argv, "--grid", "lam=0,0.5"])
-    labels = ["trt[lam=0]", "trt[lam=0.5]"]
+    saved = study.main([*argv, "--grid", "lam=0,5e-5", "--grid", "decay=0.5"])
+    labels = ["trt[lam=0]", "trt"]
     assert saved["labels"] == labels
     assert [(r["label"], r["method"], r["hyperparameters"]["lam"]) for r in saved["runs"]] == [
-        ("trt[lam=0]", "trt", 0.0), ("trt[lam=0.5]", "trt", 0.5)]
+        ("trt[lam=0]", "trt", 0.0), ("trt", "trt", 5e-5)]
     eta = saved["settings"]["eta"]                                           # not varied
     assert [r["hyperparameters"]["eta"] for r in saved["runs"]] == [eta, eta]
     # The value reached training: same seed, data and initial weights, so the logged
     # training loss differs by the weight penalty alone (0 with lam = 0).
     losses = []
-    for folder in ("trt_lam-0", "trt_lam-0.5"):
+    for folder in ("trt_lam-0", "trt"):
         assert (out / "runs" / folder / "seed0" / "study_run.json").is_file()
         with open(out / "runs" / folder / "seed0" / "log.csv") as f:
             losses.append(float(next(csv.DictReader(f))["loss"]))
     assert losses[1] > losses[0]
     with open(out / "runs.csv") as f:
         assert [row["label"] for row in csv.DictReader(f)] == labels
-    with open(out / "summary.csv") as f:
-        summary = list(csv.DictReader(f))
-    for label in labels:
-        rows = [row for row in summary if row["label"] == label]
-        assert {row["metric"] for row in rows} >= {"final_test_accuracy", "accuracy_first_2"}
-        assert all(row["n"] == "1" for row in rows)
+    with open(out / "sweep_lam.csv") as f:
+        cells = list(csv.DictReader(f))
+    assert [(c["value"], c["labels"], c["n"]) for c in cells] == [
+        ("0.0", "trt[lam=0]", "1"), ("5e-05", "trt", "1")]
+    assert cells[0]["final_test_accuracy_minus_tet_mean"] == ""      # no TET in this study
+    with open(out / "sweep_decay.csv") as f:
+        assert [c["labels"] for c in csv.DictReader(f)] == ["trt"]
+    assert saved["sweeps"]["lam"]["base"] == 5e-5
     assert saved["differences"] == []          # no TET or SDT to compare with
-    assert "TRT[LAM=0.5]" in (out / "table.txt").read_text()
+    assert "TRT[LAM=0]" in (out / "table.txt").read_text()
