@@ -136,6 +136,12 @@ class SpikingModel(keras.Model):
         """TRT's penalty of the current weights for `timesteps` (0 if no TRTLoss): a
         scalar tensor, differentiable with respect to the weights (add it to the loss of
         a training step of your own), that `float()` reads on every backend."""
+        return backend.readable_scalar(self._penalty_tensor(timesteps))
+
+    def _penalty_tensor(self, timesteps):
+        # The plain tensor: the training step adds this one, since the readable wrapper
+        # (a tensor subclass on torch) exists for users' float() and would only cost
+        # dispatch overhead, and graph breaks under torch.compile, inside the step.
         trt = self.trt_loss()
         if trt is None:
             return keras.ops.convert_to_tensor(0.0, precision.accumulation_dtype(
@@ -146,7 +152,7 @@ class SpikingModel(keras.Model):
                 f"TRTLoss needs weights to regularise, but model '{self.name}' has no "
                 "trainable non-bias variables (kernels or BatchNorm gammas)."
             )
-        return backend.readable_scalar(trt.weight_penalty(weights, timesteps))
+        return trt.weight_penalty(weights, timesteps)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
@@ -155,7 +161,7 @@ class SpikingModel(keras.Model):
                                         sample_weight=sample_weight, training=training)
         if training and self.trt_loss() is not None:
             # Every replica adds the whole penalty; its share counts it once per step.
-            penalty = backend.replica_share(self.weight_penalty(self._timesteps_of(y_pred)))
+            penalty = backend.replica_share(self._penalty_tensor(self._timesteps_of(y_pred)))
             # The penalty follows the weights' dtype, the loss the loss's (a loss made
             # after set_floatx("float64") is float64 for float32 weights): add them in
             # the wider of the two.

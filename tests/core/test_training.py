@@ -78,6 +78,24 @@ def test_weight_penalty_reads_as_a_float_quietly_and_stays_differentiable():
                 rtol=1e-5, atol=1e-12)
 
 
+def test_training_step_adds_the_plain_penalty_tensor():
+    """The loss a training step computes holds the plain penalty tensor, not the
+    float()-friendly wrapper users read (on torch a tensor subclass: dispatch overhead and
+    a graph break under torch.compile inside every step)."""
+    model = tiny_model(seed=1)
+    model.compile(optimizer="sgd", loss=kt.losses.TRTLoss(lam=0.3))
+    x, y = data()
+    y_pred = model(x, training=True)
+    penalty = model._penalty_tensor(T)
+    if keras.backend.backend() == "torch":
+        import torch
+        assert type(penalty) is torch.Tensor
+        assert type(model.weight_penalty(T)) is not torch.Tensor   # the readable one
+    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+    data_only = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+    np.testing.assert_allclose(float(loss) - float(data_only), float(penalty), rtol=1e-5)
+
+
 def test_penalized_variables_are_kernels_and_gammas_only():
     model = tiny_model()
     names = sorted(v.path for v in model.penalized_variables())
