@@ -71,7 +71,7 @@ def time_conv(x, filters, kernel_size, strides=1, padding=0, name=None):
             conv_padding = "same"
         else:
             x = _td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"))(x)
-    conv = spatial.Conv2D(
+    conv = spatial.FastConv2D(
         filters, kernel_size, strides=strides, padding=conv_padding, use_bias=False,
         kernel_initializer=conv_kernel_initializer(), name=name)
     return _td(conv)(x)
@@ -90,14 +90,14 @@ def time_pool(x, kind, pool_size, strides, padding=0, name=None):
     """
     if padding:
         x = _td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"))(x)
-    cls = {"avg": spatial.AveragePooling2D, "max": spatial.MaxPooling2D}[kind]
+    cls = {"avg": spatial.FastAveragePooling2D, "max": spatial.FastMaxPooling2D}[kind]
     return _td(cls(pool_size, strides=strides, padding="valid", name=name))(x)
 
 
 def time_dense(x, units, name):
     """A Linear layer per timestep with PyTorch's default initialisation."""
     fan_in = int(x.shape[-1])
-    dense = kt_dense.Dense(
+    dense = kt_dense.Float64ExactDense(
         units, kernel_initializer=dense_kernel_initializer(),
         bias_initializer=dense_bias_initializer(fan_in), name=name)
     return _td(dense)(x)
