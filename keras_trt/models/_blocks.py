@@ -12,7 +12,6 @@ import math
 import numbers
 
 import keras
-from keras import ops
 
 from keras_trt import dense as kt_dense
 from keras_trt import layers as kt_layers
@@ -21,7 +20,7 @@ from keras_trt import spatial
 
 __all__ = [
     "conv_kernel_initializer", "dense_kernel_initializer", "dense_bias_initializer",
-    "time_conv", "time_bn", "time_pool", "time_dense", "lif", "TileTime",
+    "time_conv", "time_bn", "time_pool", "time_dense", "lif",
     "check_spatial_size", "conv_output_size",
 ]
 
@@ -120,39 +119,6 @@ def neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset, time_loop)
                 detach_reset=detach_reset, time_loop=time_loop)
 
 
-@keras.saving.register_keras_serializable(package="keras_trt")
-class TileTime(keras.layers.Layer):
-    """Repeats a length-1 time axis `timesteps` times: (B, 1, ...) -> (B, T, ...).
-
-    Used when the first conv+BN of a static-image model runs once and its output is
-    repeated over time (numerically the same as repeating the image; docs/method.md,
-    Input encoding).
-    """
-
-    def __init__(self, timesteps, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"TileTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
-        self.timesteps = timesteps
-
-    def build(self, input_shape):
-        if len(input_shape) < 3 or input_shape[1] != 1:
-            raise ValueError(f"TileTime '{self.name}': expected input (batch, 1, ...), got "
-                             f"shape {tuple(input_shape)}.")
-        self.built = True
-
-    def call(self, inputs):
-        return ops.repeat(inputs, self.timesteps, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.timesteps) + tuple(input_shape[2:])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(timesteps=self.timesteps)
-        return config
-
-
 # ----------------------------------------------------------------------- shape checks
 def conv_output_size(size, kernel_size, strides, padding):
     """PyTorch's output size of a conv/pool: floor((size + 2p - k) / s) + 1."""
@@ -222,7 +188,7 @@ def stem(inputs, timesteps, static, stem_once, conv_and_bn):
         x = conv_and_bn(x)
         if timesteps == 1:
             return x
-        return TileTime(timesteps, name="stem_repeat")(x)
+        return kt_layers.TileTime(timesteps, name="stem_repeat")(x)
     x = kt_layers.RepeatTime(timesteps, name="repeat_time")(inputs)
     return conv_and_bn(x)
 
