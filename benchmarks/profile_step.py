@@ -79,10 +79,10 @@ def main(argv=None):
     sys.path.insert(0, ROOT)
     import keras_trt as kt
 
-    _label(kt.spatial.Conv2D, "convolution_op", "kt:conv")
+    _label(kt.spatial.FastConv2D, "convolution_op", "kt:conv")
     _label(kt.LIF, "call", "kt:lif")
     _label(kt.TemporalBatchNorm, "call", "kt:tdbn")
-    _label(kt.spatial.AveragePooling2D, "call", "kt:pool")
+    _label(kt.spatial.FastAveragePooling2D, "call", "kt:pool")
     _label(kt.losses.TRTLoss, "__call__", "kt:loss")
     _label(kt.SpikingModel, "weight_penalty", "kt:loss")
     _label(keras.optimizers.Adam, "apply", "kt:optimizer")

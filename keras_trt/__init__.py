@@ -14,7 +14,8 @@ import importlib
 # `import keras_trt` is all `keras.saving.load_model` needs for a file keras-trt wrote.
 from keras_trt import (dense, layers, losses, metrics, models, neurons, regularizers, remat,
                        schedules, spatial, streaming, surrogates)
-from keras_trt.layers import RepeatTime, TemporalBatchNorm, TimeAverage, TimeDistributed
+from keras_trt.layers import (RepeatTime, TemporalBatchNorm, TileTime, TimeAverage,
+                              TimeDistributed)
 from keras_trt.neurons import IF, LIF
 from keras_trt.remat import Remat
 from keras_trt.streaming import streaming_model
@@ -38,8 +39,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "IF", "LIF", "Remat", "RepeatTime", "SpikingModel", "TemporalBatchNorm", "TimeAverage",
-    "TimeDistributed", "dense", "layers", "losses", "metrics", "models", "neurons", "regularizers",
-    "remat", "schedules", "spatial", "streaming", "streaming_model", "surrogates",
+    "IF", "LIF", "Remat", "RepeatTime", "SpikingModel", "TemporalBatchNorm", "TileTime",
+    "TimeAverage", "TimeDistributed", "dense", "layers", "losses", "metrics", "models",
+    "neurons", "regularizers", "remat", "schedules", "spatial", "streaming", "streaming_model",
+    "surrogates",
     *_LAZY_SUBMODULES,
 ]

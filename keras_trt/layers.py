@@ -6,6 +6,7 @@
 - `TemporalBatchNorm`: tdBN as the TRT code computes it: one BatchNorm whose statistics
   run over batch, time and space, per channel (last axis).
 - `RepeatTime`: a static input (B, ...) -> (B, T, ...) (direct encoding).
+- `TileTime`: a length-1 time axis repeated, (B, 1, ...) -> (B, T, ...).
 - `TimeAverage`: the mean over the time axis, (B, T, ...) -> (B, ...).
 
 Example:
@@ -27,7 +28,7 @@ from keras import ops
 
 from keras_trt import backend, distribute, precision
 
-__all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TimeAverage"]
+__all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TileTime", "TimeAverage"]
 
 
 def require_time_axis(layer, input_shape):
@@ -269,6 +270,45 @@ class RepeatTime(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.timesteps) + tuple(input_shape[1:])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(timesteps=self.timesteps)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_trt")
+class TileTime(keras.layers.Layer):
+    """Repeats a length-1 time axis `timesteps` times: (B, 1, ...) -> (B, T, ...).
+
+    The models' stem on static images uses it when its first conv+BN runs once and the
+    output is repeated over time (numerically the same as repeating the image;
+    docs/method.md, Input encoding).
+
+    ```python
+    import keras
+    import keras_trt as kt
+    frames = kt.TileTime(6)(keras.ops.zeros((2, 1, 8, 8, 16)))   # (2, 6, 8, 8, 16)
+    ```
+    """
+
+    def __init__(self, timesteps, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+            raise ValueError(f"TileTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
+        self.timesteps = timesteps
+
+    def build(self, input_shape):
+        if len(input_shape) < 3 or input_shape[1] != 1:
+            raise ValueError(f"TileTime '{self.name}': expected input (batch, 1, ...), got "
+                             f"shape {tuple(input_shape)}.")
+        self.built = True
+
+    def call(self, inputs):
+        return ops.repeat(inputs, self.timesteps, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.timesteps) + tuple(input_shape[2:])
 
     def get_config(self):
         config = super().get_config()

@@ -10,8 +10,9 @@ non-finite or do not sum to 1) never give a silent loss: called eagerly, a loss 
 a ValueError naming them; inside a compiled step (jax.jit, tf.function/XLA,
 torch.compile), where label values are symbolic, or inside a `keras_trt.SpikingModel`
 step, whose `fit`/`evaluate` check the data first, each invalid row's loss is NaN, so the
-logged loss is NaN and `keras.callbacks.TerminateOnNaN` stops training (see
-`keras_trt.labels`).
+logged loss is NaN and `keras.callbacks.TerminateOnNaN` stops training.
+`check_label_values(y, num_classes, caller)` runs the eager check on labels a step does
+not check (later batches of a dataset, a generator): the same ValueError, before training.
 
 - `SDTLoss`: cross-entropy of the time-averaged logits.
 - `TETLoss(lam, phi)`: (1 - lam) * mean_t CE(O_t) + lam * mean (O - phi)^2.
@@ -24,11 +25,17 @@ logged loss is NaN and `keras.callbacks.TerminateOnNaN` stops training (see
 Example:
 
 ```python
+import numpy as np
 import keras_trt as kt
 
 model = kt.models.VGGSNN(num_classes=10, input_shape=(10, 48, 48, 2))
 model.compile(optimizer="adam",
               loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25, epsilon=1e-5))
+
+try:
+    kt.losses.check_label_values(np.array([0, 9, 10]), 10, "labels")
+except ValueError as error:
+    print(error)  # labels: `y_true` holds labels [10] outside the 10 classes (at rows [2]) ...
 ```
 """
 
@@ -38,9 +45,13 @@ import contextvars
 import keras
 from keras import ops
 
-from keras_trt import labels, precision, regularizers
+from keras_trt import _labels as labels
+from keras_trt import precision, regularizers
 
-__all__ = ["SDTLoss", "TETLoss", "TRTLoss"]
+__all__ = ["SDTLoss", "TETLoss", "TRTLoss", "check_label_values"]
+
+# Public here: the losses are where a user meets the label rules (keras_trt._labels).
+check_label_values = labels.check_label_values
 
 
 def _check_logits(y_pred, loss_name):

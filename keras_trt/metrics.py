@@ -2,12 +2,12 @@
 
 - `TemporalAccuracy` (logged as `accuracy`): top-1 accuracy of the time-averaged logits;
   `SpikingModel.compile` maps `metrics=["accuracy"]` (and Keras' accuracy metrics) to it
-  (see `keras_trt.compile_metrics`).
+  (see `keras_trt._compile_metrics`).
 - `TemporalCrossEntropy`: cross-entropy of the time-averaged logits.
 - `TimeAveraged(metric)`: any Keras metric of (batch, classes) predictions, computed on
   the time-averaged logits (e.g. `TimeAveraged(keras.metrics.SparseTopKCategoricalAccuracy(k=5))`).
 
-Labels are checked like the losses' (see `keras_trt.labels`): eagerly, an invalid label
+Labels are checked like the losses' (see `keras_trt._labels`): eagerly, an invalid label
 raises a ValueError; inside a compiled step its row's value is NaN, so the metric reads
 NaN rather than a plausible number.
 
@@ -29,7 +29,7 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(),
 import keras
 from keras import ops
 
-from keras_trt import labels as labels_lib
+from keras_trt import _labels as labels_lib
 from keras_trt import precision
 
 __all__ = ["TemporalAccuracy", "TemporalCrossEntropy", "TimeAveraged"]

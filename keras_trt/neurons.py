@@ -27,7 +27,7 @@ from keras import ops
 from keras_trt import precision
 from keras_trt import surrogates as surrogates_lib
 from keras_trt.layers import require_time_axis, stateful_frame_shape
-from keras_trt.neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
+from keras_trt._neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
 
 __all__ = ["LIF", "IF", "lif_multistep", "lif_multistep_fused"]
 

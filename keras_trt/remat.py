@@ -57,7 +57,7 @@ from keras_trt import distribute
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import precision
-from keras_trt.neuron_dynamics import lif_multistep
+from keras_trt._neuron_dynamics import lif_multistep
 
 __all__ = ["Remat"]
 

@@ -5,7 +5,7 @@ The penalty is added in `compute_loss`, the hook that every backend's `train_ste
 logged training `loss` includes it; evaluation reports the compiled loss without it.
 
 Before Keras sees the data, `fit`, `evaluate`, `predict`, the `*_on_batch` methods and
-calls of the model check it eagerly (`keras_trt.model_inputs`): an input of the wrong
+calls of the model check it eagerly (`keras_trt._model_inputs`): an input of the wrong
 number of timesteps, frame shape or rank, and class labels outside the model's classes,
 raise one clear ValueError on every backend.
 
@@ -35,11 +35,12 @@ import keras
 from keras.src.models.functional import Functional
 from keras.src.models.model import functional_init_arguments
 
-from keras_trt import labels as labels_lib
+from keras_trt import _compile_metrics as compile_metrics
+from keras_trt import _labels as labels_lib
+from keras_trt import _model_inputs as model_inputs
+from keras_trt import _saved_compile as saved_compile
+from keras_trt import backend, distribute, precision, regularizers
 from keras_trt import losses as losses_lib
-from keras_trt import (backend, compile_metrics, model_inputs, precision, regularizers,
-                       saved_compile)
-from keras_trt import distribute
 
 __all__ = ["SpikingModel"]
 
@@ -53,7 +54,7 @@ class SpikingModel(keras.Model):
       once per step also when several outputs have a TRTLoss.
     - `compile(metrics=None)` reports `TemporalAccuracy` (as `accuracy`) by default, one
       per output; `metrics=["accuracy"]` and Keras' accuracy metrics mean it too, other
-      Keras metrics are refused (see `keras_trt.compile_metrics`).
+      Keras metrics are refused (docs/concepts.md, Metrics).
     - Inputs and labels are checked before Keras runs a step (see the module docstring).
 
     `SpikingModel(inputs, outputs)` (and a subclass given inputs and outputs) is an
@@ -85,7 +86,7 @@ class SpikingModel(keras.Model):
         self.trt_loss()  # several TRTLosses that disagree are refused now, not in fit
 
     def get_compile_config(self):
-        # "auto" stays "auto" in a saved file (see keras_trt.saved_compile)
+        # "auto" stays "auto" in a saved file (see keras_trt._saved_compile)
         return saved_compile.config_to_save(
             super().get_compile_config(), getattr(self, "_requested_jit_compile", "auto"))
 
@@ -93,7 +94,7 @@ class SpikingModel(keras.Model):
         # Keras skips compile_from_config for models that override compile(); ours only
         # adds a default metric, so restoring the saved compile arguments is safe. A file
         # saved on another backend gets this backend's jit_compile default and optimizer
-        # class (keras_trt.saved_compile).
+        # class (keras_trt._saved_compile).
         config = saved_compile.config_for_this_backend(config)
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)

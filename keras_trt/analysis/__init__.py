@@ -25,7 +25,7 @@ analysis.plot_early_exit(table, "early_exit.png")
 See docs/analyses.md for the definitions.
 """
 
-from keras_trt.analysis._data import iterate_batches, take_arrays
+from keras_trt.analysis._batches import iterate_batches, take_arrays
 from keras_trt.analysis.curves import ema, read_csv_log
 from keras_trt.analysis.early_exit import (early_exit, early_exit_from_logits,
                                            save_early_exit_csv)

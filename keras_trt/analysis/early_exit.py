@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from keras_trt.analysis._data import iterate_batches, labels_to_int
+from keras_trt.analysis._batches import iterate_batches, labels_to_int
 
 __all__ = ["early_exit", "early_exit_from_logits", "save_early_exit_csv", "CRITERIA",
            "DEFAULT_THRESHOLDS"]

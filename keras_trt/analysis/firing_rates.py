@@ -52,7 +52,7 @@ import numpy as np
 from keras import ops
 
 from keras_trt import neurons
-from keras_trt.analysis._data import iterate_batches, num_batches
+from keras_trt.analysis._batches import iterate_batches, num_batches
 
 __all__ = ["firing_rates", "synaptic_operations", "lif_layers"]
 

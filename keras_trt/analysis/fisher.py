@@ -56,7 +56,7 @@ import numpy as np
 from keras import ops
 
 from keras_trt import backend
-from keras_trt.analysis._data import _is_array_tuple, iterate_batches, num_batches
+from keras_trt.analysis._batches import _is_array_tuple, iterate_batches, num_batches
 
 __all__ = ["fisher_information", "information_centroid", "prefix_losses", "STREAMS"]
 

@@ -49,7 +49,7 @@ surface["loss"].shape      # (5, 5); surface["loss"][2, 2] is the loss of the mo
 import keras
 import numpy as np
 
-from keras_trt.analysis._data import iterate_batches, labels_to_int
+from keras_trt.analysis._batches import iterate_batches, labels_to_int
 
 __all__ = ["loss_landscape", "random_direction", "filter_normalize", "evaluate_loss"]
 

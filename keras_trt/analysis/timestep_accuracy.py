@@ -30,7 +30,7 @@ print(result["accuracy"].shape, result["samples"])    # (4,) 64
 import keras
 import numpy as np
 
-from keras_trt.analysis._data import iterate_batches, labels_to_int
+from keras_trt.analysis._batches import iterate_batches, labels_to_int
 
 __all__ = ["timestep_accuracy", "prefix_mean_accuracy"]
 

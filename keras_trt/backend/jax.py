@@ -115,7 +115,7 @@ def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
     Same forward pass as `ops.conv`, same input gradient; the kernel gradient equals
     `ops.conv`'s up to float rounding (another summation order over the batch).
 
-    `keras_trt.spatial.Conv2D` calls it through `keras_trt.backend.fast_kernel`:
+    `keras_trt.spatial.FastConv2D` calls it through `keras_trt.backend.fast_kernel`:
 
     ```python
     import keras

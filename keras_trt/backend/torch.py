@@ -82,7 +82,7 @@ def set_global_rng_state(state):
 # --------------------------------------------------------------------- fast kernels
 # The multi-step LIF, tdBN, channels-last convolution and pooling, and the TRT penalty
 # written directly in torch: the same arithmetic as their keras.ops forms
-# (keras_trt.neuron_dynamics.lif_multistep_fused, TemporalBatchNorm, keras_trt.spatial,
+# (keras_trt._neuron_dynamics.lif_multistep_fused, TemporalBatchNorm, keras_trt.spatial,
 # keras_trt.regularizers), but without Keras' per-op dispatch and layout copies and with
 # in-place updates, which measured faster on the torch backend (benchmarks/train_step.py).
 # Tests check they equal the keras.ops forms.
@@ -93,7 +93,7 @@ def _is_power_of_two(value):
 
 
 class _MultistepLIF(torch.autograd.Function):
-    """The multi-step LIF of `neuron_dynamics.lif_multistep_fused` with in-place updates.
+    """The multi-step LIF of `_neuron_dynamics.lif_multistep_fused` with in-place updates.
 
     Each step writes straight into the output buffers: the charge into the saved
     membrane, the comparison into the spikes (as 0/1 in x's dtype), and the reset as one
@@ -207,7 +207,7 @@ def _surrogate_derivative(surrogate, z):
 
 def lif_multistep_fused(x, tau, v_threshold, v_reset, surrogate, detach_reset,
                         state_dtype=None):
-    """Spikes of a multi-step LIF with a hand-written BPTT (see neuron_dynamics), in x's
+    """Spikes of a multi-step LIF with a hand-written BPTT (see _neuron_dynamics), in x's
     dtype, with the membrane in `state_dtype` (default: x's dtype)."""
     if x.device.type == "meta":
         return None

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 
 from keras_trt.data import cache
-from keras_trt.data._common import (check_choice, check_positive_int, check_size,
-                                    check_split, list_class_files, split_per_class)
+from keras_trt.data._arguments import check_choice, check_positive_int, check_size, check_split
+from keras_trt.data._class_folders import list_class_files, split_per_class
 from keras_trt.data.holdout import check_holdout_args, split_rows
 from keras_trt.data.events import SPLIT_MODES
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from keras_trt.data._common import check_positive_int, check_split, resolve_data_dir
+from keras_trt.data._arguments import check_positive_int, check_split, resolve_data_dir
 from keras_trt.data.holdout import check_holdout_args, split_rows
 
 # Normalisation (docs/method.md, CIFAR-10 and CIFAR-100) constants: (mean, std) per channel.

@@ -9,7 +9,7 @@ model.fit(train, validation_data=test, epochs=...)        # x: (B, 10, 48, 48, 2
 ```
 """
 
-from keras_trt.data._common import resolve_data_dir, resolve_timesteps
+from keras_trt.data._arguments import resolve_data_dir, resolve_timesteps
 from keras_trt.data._dvs import check_args, dvs_dataset, find_root, warn_missing_classes
 
 # tonic's CIFAR10DVS.classes / sensor_size (checked equal in the tests); kept here so the
@@ -78,7 +78,7 @@ def dvs_cifar10(split="train", data_dir=None, batch_size=64, timesteps=10, split
     """
     timesteps = resolve_timesteps(timesteps, T, default=10)
     check_args(split, timesteps, batch_size, split_by, size, num_workers)
-    from keras_trt.data._common import check_choice
+    from keras_trt.data._arguments import check_choice
     check_choice("frames", frames, ("counts", "reference"))
     data_dir = resolve_data_dir(data_dir)
     layout = ("<data_dir>/CIFAR10DVS/<class>/<n>.aedat4 for the 10 classes "

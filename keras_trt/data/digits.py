@@ -26,8 +26,8 @@ import os
 import numpy as np
 
 from keras_trt.data import cache
-from keras_trt.data._common import (check_choice, check_positive_int, check_size,
-                                    check_split, resolve_timesteps)
+from keras_trt.data._arguments import (check_choice, check_positive_int, check_size,
+                                       check_split, resolve_timesteps)
 from keras_trt.data.holdout import check_holdout_args, split_rows
 
 SENSOR = 32        # sensor side in pixels

@@ -20,7 +20,8 @@ import os
 
 import numpy as np
 
-from keras_trt.data._common import check_choice, check_positive_int, check_size, resolve_timesteps
+from keras_trt.data._arguments import (check_choice, check_positive_int, check_size,
+                                       resolve_timesteps)
 
 # tonic's ordering/field names (t, x, y, p); p is 1 for ON and 0 for OFF.
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])

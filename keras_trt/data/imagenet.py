@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from keras_trt.data._common import check_positive_int, check_size, check_split, resolve_data_dir
+from keras_trt.data._arguments import check_positive_int, check_size, check_split, resolve_data_dir
 from keras_trt.data.holdout import check_holdout_args, split_rows
 
 MEAN = (0.485, 0.456, 0.406)

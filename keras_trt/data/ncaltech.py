@@ -8,7 +8,7 @@ model.fit(train, epochs=...)                              # x: (B, 10, 48, 48, 2
 ```
 """
 
-from keras_trt.data._common import resolve_data_dir, resolve_timesteps
+from keras_trt.data._arguments import resolve_data_dir, resolve_timesteps
 from keras_trt.data._dvs import check_args, dvs_dataset, find_root
 
 # SpikingJelly's fixed frame size (H=180, W=240); tonic's (W, H, P) order.

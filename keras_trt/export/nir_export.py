@@ -57,11 +57,11 @@ from keras_trt import neurons
 from keras_trt.export._nir import require_nir
 from keras_trt.export._nir_layers import _LayerConverters, _nir_shape, _Value
 from keras_trt.export.nir_targets import for_target, target_dt
-from keras_trt.models._blocks import TileTime
 
 __all__ = ["to_nir"]
 
-_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Identity, kt_layers.RepeatTime, TileTime)
+_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Identity, kt_layers.RepeatTime,
+                 kt_layers.TileTime)
 _TIME_WRAPPERS = (kt_layers.TimeDistributed, keras.layers.TimeDistributed)
 
 

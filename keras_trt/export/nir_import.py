@@ -3,8 +3,8 @@
 The inverse of `keras_trt.export.to_nir` (same mapping, docs/deployment.md; a graph
 written for a consumer, `to_nir(target=...)`, is first rewritten back to the canonical
 form its metadata names, `nir_targets.canonical_form`): Conv2d ->
-`keras_trt.spatial.Conv2D` (with bias; asymmetric-free integer padding as
-ZeroPadding2D or "same"), Affine/Linear -> `keras_trt.dense.Dense`, AvgPool2d ->
+`keras_trt.spatial.FastConv2D` (with bias; asymmetric-free integer padding as
+ZeroPadding2D or "same"), Affine/Linear -> `keras_trt.dense.Float64ExactDense`, AvgPool2d ->
 AveragePooling2D (NIR's padding as zeros counted in the mean), SumPool2d -> the same times
 kH*kW, Flatten of a (C, H, W) frame -> Permute to (C, H, W) + Flatten (NIR's element
 order), LIF -> `keras_trt.LIF`, IF -> `keras_trt.IF`. Every per-frame layer runs inside
@@ -145,7 +145,7 @@ class _Importer:
                 raise ValueError(f"from_nir: node '{node_name}' has a weight of shape "
                                  f"{weight.shape}; only 2-D weights are supported.")
             with_bias = isinstance(node, nir.Affine)
-            layer = kt_dense.Dense(weight.shape[0], use_bias=with_bias, name=name)
+            layer = kt_dense.Float64ExactDense(weight.shape[0], use_bias=with_bias, name=name)
             y = self.td(layer, x)
             layer.set_weights([weight.T] + ([np.asarray(node.bias, "float32")] if with_bias
                                             else []))
@@ -155,7 +155,7 @@ class _Importer:
                                        _pair(node.padding))
             if any(padding):
                 x = self.td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"), x)
-            y = self.td(spatial.AveragePooling2D(kernel, strides=stride, padding="valid",
+            y = self.td(spatial.FastAveragePooling2D(kernel, strides=stride, padding="valid",
                                                  name=name), x)
             if isinstance(node, nir.SumPool2d):
                 y = keras.layers.Rescaling(float(kernel[0] * kernel[1]), name=f"{name}_sum")(y)
@@ -206,7 +206,7 @@ class _Importer:
                 keras_padding = "same"
             else:
                 x = self.td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"), x)
-        layer = spatial.Conv2D(weight.shape[0], (kh, kw), strides=stride, padding=keras_padding,
+        layer = spatial.FastConv2D(weight.shape[0], (kh, kw), strides=stride, padding=keras_padding,
                                dilation_rate=dilation, groups=int(node.groups), use_bias=True,
                                name=name)
         y = self.td(layer, x)

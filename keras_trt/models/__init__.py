@@ -12,9 +12,12 @@ sew = kt.models.SEWResNet34(num_classes=100, timesteps=4, input_shape=(224, 224,
 ```
 """
 
-from keras_trt.models._blocks import TileTime
+from keras_trt import _deprecation
 from keras_trt.models.resnet19 import ResNet19
 from keras_trt.models.sew_resnet import SEWResNet34
 from keras_trt.models.vggsnn import VGGSNN
 
-__all__ = ["VGGSNN", "ResNet19", "SEWResNet34", "TileTime"]
+__all__ = ["VGGSNN", "ResNet19", "SEWResNet34"]
+
+# TileTime is a time layer like RepeatTime; its registered name is unchanged.
+__getattr__ = _deprecation.moved_names(__name__, {"TileTime": "keras_trt.layers.TileTime"})

@@ -12,7 +12,6 @@ import math
 import numbers
 
 import keras
-from keras import ops
 
 from keras_trt import dense as kt_dense
 from keras_trt import layers as kt_layers
@@ -21,7 +20,7 @@ from keras_trt import spatial
 
 __all__ = [
     "conv_kernel_initializer", "dense_kernel_initializer", "dense_bias_initializer",
-    "time_conv", "time_bn", "time_pool", "time_dense", "lif", "TileTime",
+    "time_conv", "time_bn", "time_pool", "time_dense", "lif",
     "check_spatial_size", "conv_output_size",
 ]
 
@@ -71,7 +70,7 @@ def time_conv(x, filters, kernel_size, strides=1, padding=0, name=None):
             conv_padding = "same"
         else:
             x = _td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"))(x)
-    conv = spatial.Conv2D(
+    conv = spatial.FastConv2D(
         filters, kernel_size, strides=strides, padding=conv_padding, use_bias=False,
         kernel_initializer=conv_kernel_initializer(), name=name)
     return _td(conv)(x)
@@ -90,14 +89,14 @@ def time_pool(x, kind, pool_size, strides, padding=0, name=None):
     """
     if padding:
         x = _td(keras.layers.ZeroPadding2D(padding, name=f"{name}_pad"))(x)
-    cls = {"avg": spatial.AveragePooling2D, "max": spatial.MaxPooling2D}[kind]
+    cls = {"avg": spatial.FastAveragePooling2D, "max": spatial.FastMaxPooling2D}[kind]
     return _td(cls(pool_size, strides=strides, padding="valid", name=name))(x)
 
 
 def time_dense(x, units, name):
     """A Linear layer per timestep with PyTorch's default initialisation."""
     fan_in = int(x.shape[-1])
-    dense = kt_dense.Dense(
+    dense = kt_dense.Float64ExactDense(
         units, kernel_initializer=dense_kernel_initializer(),
         bias_initializer=dense_bias_initializer(fan_in), name=name)
     return _td(dense)(x)
@@ -118,39 +117,6 @@ def neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset, time_loop)
     """
     return dict(tau=tau, v_threshold=v_threshold, v_reset=v_reset, surrogate=surrogate,
                 detach_reset=detach_reset, time_loop=time_loop)
-
-
-@keras.saving.register_keras_serializable(package="keras_trt")
-class TileTime(keras.layers.Layer):
-    """Repeats a length-1 time axis `timesteps` times: (B, 1, ...) -> (B, T, ...).
-
-    Used when the first conv+BN of a static-image model runs once and its output is
-    repeated over time (numerically the same as repeating the image; docs/method.md,
-    Input encoding).
-    """
-
-    def __init__(self, timesteps, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"TileTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
-        self.timesteps = timesteps
-
-    def build(self, input_shape):
-        if len(input_shape) < 3 or input_shape[1] != 1:
-            raise ValueError(f"TileTime '{self.name}': expected input (batch, 1, ...), got "
-                             f"shape {tuple(input_shape)}.")
-        self.built = True
-
-    def call(self, inputs):
-        return ops.repeat(inputs, self.timesteps, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.timesteps) + tuple(input_shape[2:])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(timesteps=self.timesteps)
-        return config
 
 
 # ----------------------------------------------------------------------- shape checks
@@ -222,7 +188,7 @@ def stem(inputs, timesteps, static, stem_once, conv_and_bn):
         x = conv_and_bn(x)
         if timesteps == 1:
             return x
-        return TileTime(timesteps, name="stem_repeat")(x)
+        return kt_layers.TileTime(timesteps, name="stem_repeat")(x)
     x = kt_layers.RepeatTime(timesteps, name="repeat_time")(inputs)
     return conv_and_bn(x)
 

@@ -18,7 +18,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt import precision, regularizers
-from keras_trt.dense import Dense
+from keras_trt.dense import Float64ExactDense
 from keras_trt.metrics import temporal_cross_entropy
 from tests.conftest import BACKEND, to_numpy
 from tests.core import reference
@@ -115,7 +115,7 @@ def test_time_average_and_dense_float64(float64, rng):
     average = kt.TimeAverage()(x)
     assert dtype_of(average) == "float64"
     np.testing.assert_allclose(to_numpy(average), x.mean(axis=1), **TIGHT)
-    dense = Dense(4)
+    dense = Float64ExactDense(4)
     dense.build((None, 7))
     kernel, bias = rng.normal(size=(7, 4)), rng.normal(size=4)
     dense.set_weights([kernel, bias])
@@ -126,14 +126,25 @@ def test_time_average_and_dense_float64(float64, rng):
 
 def test_dense_outside_float64_is_keras_dense(rng):
     x = rng.normal(size=(5, 6)).astype("float32")
-    ours, theirs = Dense(3, activation="relu"), keras.layers.Dense(3, activation="relu")
+    ours = Float64ExactDense(3, activation="relu")
+    theirs = keras.layers.Dense(3, activation="relu")
     ours.build((None, 6))
     theirs.build((None, 6))
     theirs.set_weights(ours.get_weights())
     np.testing.assert_array_equal(to_numpy(ours(x)), to_numpy(theirs(x)))
     config = keras.saving.serialize_keras_object(ours)
-    assert config["registered_name"] == "keras_trt>Dense"
-    assert isinstance(keras.saving.deserialize_keras_object(config), Dense)
+    assert config["registered_name"] == "keras_trt>Float64ExactDense"
+    assert isinstance(keras.saving.deserialize_keras_object(config), Float64ExactDense)
+
+
+def test_dense_under_its_former_name():
+    config = keras.saving.serialize_keras_object(Float64ExactDense(3, name="d"))
+    # as a file saved before the rename names it
+    config.update(class_name="Dense", registered_name="keras_trt>Dense")
+    restored = keras.saving.deserialize_keras_object(config)
+    assert type(restored) is Float64ExactDense and restored.name == "d"
+    with pytest.warns(DeprecationWarning, match="keras_trt.dense.Float64ExactDense"):
+        assert kt.dense.Dense is Float64ExactDense
 
 
 def test_mean_exact_in_float64_and_keras_mean_otherwise(rng):

@@ -211,3 +211,15 @@ def test_spiking_model_step_with_invalid_labels_logs_nan_and_terminate_on_nan_st
                         callbacks=[keras.callbacks.TerminateOnNaN()]).history
     assert len(history["loss"]) == 1 and np.isnan(history["loss"][0])
     assert np.isnan(history["accuracy"][0])
+
+
+def test_the_eager_check_is_public_in_losses_and_its_former_home_warns():
+    with pytest.raises(ValueError, match=r"labels \[5\] outside the 5 classes"):
+        kt.losses.check_label_values(np.array([0, 5]), 5, "labels")
+    import keras_trt.labels
+    with pytest.warns(DeprecationWarning, match="keras_trt.losses.check_label_values"):
+        assert keras_trt.labels.check_label_values is kt.losses.check_label_values
+    with pytest.warns(DeprecationWarning, match="keras_trt.labels.class_targets"):
+        assert callable(keras_trt.labels.class_targets)
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        getattr(keras_trt.labels, "missing")

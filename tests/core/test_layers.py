@@ -93,3 +93,26 @@ def test_batch_norm_validates_arguments():
         kt.TemporalBatchNorm(momentum=0.99 + 1)
     with pytest.raises(ValueError, match="epsilon"):
         kt.TemporalBatchNorm(epsilon=0.0)
+
+
+def test_tile_time_repeats_a_length_one_time_axis(rng):
+    x = rng.normal(size=(2, 1, 3, 4)).astype("float32")
+    tiled = ops.convert_to_numpy(kt.TileTime(5)(x))
+    assert tiled.shape == (2, 5, 3, 4)
+    np.testing.assert_array_equal(tiled, np.repeat(x, 5, axis=1))
+    with pytest.raises(ValueError, match=r"expected input \(batch, 1, \.\.\.\)"):
+        kt.TileTime(5)(np.zeros((2, 3, 4), "float32"))
+    with pytest.raises(ValueError, match="timesteps"):
+        kt.TileTime(0)
+
+
+def test_tile_time_moved_from_models():
+    assert kt.TileTime is kt.layers.TileTime
+    config = keras.saving.serialize_keras_object(kt.TileTime(3, name="stem_repeat"))
+    assert config["module"] == "keras_trt.layers"
+    # as a file saved when the class lived in the models' private module names it
+    config["module"] = "keras_trt.models._blocks"
+    restored = keras.saving.deserialize_keras_object(config)
+    assert type(restored) is kt.TileTime and restored.timesteps == 3
+    with pytest.warns(DeprecationWarning, match="keras_trt.layers.TileTime"):
+        assert kt.models.TileTime is kt.TileTime

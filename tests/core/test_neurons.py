@@ -173,7 +173,7 @@ def _bfloat16_round(a):
 def test_fused_lif_bfloat16_input_float32_state(v_reset):
     """bfloat16 in, bfloat16 out, float32 membrane: the spikes are the float32 LIF's on the
     same input and x's gradient is the float32 gradient rounded to bfloat16."""
-    from keras_trt.neuron_dynamics import lif_multistep_fused
+    from keras_trt._neuron_dynamics import lif_multistep_fused
 
     x = _bfloat16_round(many_spike_input((2, 9, 5, 3), seed=21))
     up = _bfloat16_round(np.random.default_rng(22).normal(size=x.shape))
@@ -310,6 +310,6 @@ def test_rank_2_input_rejected():
 def test_auto_time_loop_is_the_unrolled_loop_on_every_backend():
     # The unrolled loop is the faster one measured on every backend (docs/performance.md);
     # under jax.jit, scan's forward+backward took about 1.7x as long at full size.
-    from keras_trt import neuron_dynamics
+    from keras_trt import _neuron_dynamics as neuron_dynamics
     assert neuron_dynamics._resolve_time_loop("auto") == "unroll"
     assert neuron_dynamics._resolve_time_loop("scan") == "scan"

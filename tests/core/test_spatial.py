@@ -37,7 +37,7 @@ def _pair(value):
 @pytest.mark.parametrize("kwargs", CONV_CASES.values(), ids=CONV_CASES.keys())
 def test_conv2d_equals_numpy_values_and_gradients(kwargs, rng):
     x = rng.normal(size=(2, 9, 8, 4)).astype("float32")
-    layer = kt.spatial.Conv2D(6, use_bias=True, bias_initializer="random_normal", **kwargs)
+    layer = kt.spatial.FastConv2D(6, use_bias=True, bias_initializer="random_normal", **kwargs)
     layer.build(x.shape)
     kernel, bias = (ops.convert_to_numpy(v) for v in (layer.kernel, layer.bias))
     geometry = dict(strides=_pair(kwargs.get("strides", 1)), padding=kwargs["padding"],
@@ -78,7 +78,7 @@ POOL_CASES = {
 def test_pooling_equals_numpy_values_and_gradients(mode, case, rng):
     kwargs = POOL_CASES[case]
     x = rng.normal(size=(2, 9, 10, 3)).astype("float32")
-    layer = {"average": kt.spatial.AveragePooling2D, "max": kt.spatial.MaxPooling2D}[mode](
+    layer = {"average": kt.spatial.FastAveragePooling2D, "max": kt.spatial.FastMaxPooling2D}[mode](
         **kwargs)
     pool_size = _pair(kwargs["pool_size"])
     geometry = dict(pool_size=pool_size, strides=_pair(kwargs.get("strides", pool_size)),
@@ -107,9 +107,9 @@ def test_torch_kernels_are_used_and_return_contiguous_channels_last(monkeypatch,
 
         monkeypatch.setattr(torch_kernels, name, counting)
     x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
-    y = kt.spatial.Conv2D(5, 3, padding="same")(x)
-    kt.spatial.AveragePooling2D(2)(y)
-    kt.spatial.MaxPooling2D(2)(y)
+    y = kt.spatial.FastConv2D(5, 3, padding="same")(x)
+    kt.spatial.FastAveragePooling2D(2)(y)
+    kt.spatial.FastMaxPooling2D(2)(y)
     assert calls == [("conv2d", True), ("pool2d", True), ("pool2d", True)]
 
 
@@ -128,7 +128,7 @@ def test_jax_conv_kernel_gradient_summed_over_chunks_equals_ops_conv(monkeypatch
     for geometry in (dict(kernel_size=3, padding="same"),
                      dict(kernel_size=2, strides=2, padding="valid", dilation_rate=1),
                      dict(kernel_size=3, padding="same", dilation_rate=2)):
-        layer = kt.spatial.Conv2D(4, use_bias=False, **geometry)
+        layer = kt.spatial.FastConv2D(4, use_bias=False, **geometry)
         layer.build(x.shape)
         kernel = ops.convert_to_numpy(layer.kernel)
         args = (layer.strides, layer.padding, layer.dilation_rate, layer.groups)
@@ -157,9 +157,26 @@ def test_jax_conv_kernel_gradient_summed_over_chunks_equals_ops_conv(monkeypatch
 
 
 def test_layers_serialize_as_keras_trt_classes():
-    for layer in (kt.spatial.Conv2D(4, 3, padding="same", name="c"),
-                  kt.spatial.AveragePooling2D(2, name="a"), kt.spatial.MaxPooling2D(2, name="m")):
+    for layer in (kt.spatial.FastConv2D(4, 3, padding="same", name="c"),
+                  kt.spatial.FastAveragePooling2D(2, name="a"),
+                  kt.spatial.FastMaxPooling2D(2, name="m")):
         config = keras.saving.serialize_keras_object(layer)
         assert config["module"] == "keras_trt.spatial"
+        assert config["registered_name"] == f"keras_trt>{type(layer).__name__}"
         restored = keras.saving.deserialize_keras_object(config)
         assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("old,new", [("Conv2D", "FastConv2D"),
+                                     ("AveragePooling2D", "FastAveragePooling2D"),
+                                     ("MaxPooling2D", "FastMaxPooling2D")])
+def test_former_names_still_load_and_warn(old, new):
+    cls = getattr(kt.spatial, new)
+    layer = cls(4, 3, name="x") if new == "FastConv2D" else cls(2, name="x")
+    config = keras.saving.serialize_keras_object(layer)
+    # as a file saved before the rename names it
+    config.update(class_name=old, registered_name=f"keras_trt>{old}")
+    restored = keras.saving.deserialize_keras_object(config)
+    assert type(restored) is cls and restored.get_config() == layer.get_config()
+    with pytest.warns(DeprecationWarning, match=f"keras_trt.spatial.{new}"):
+        assert getattr(kt.spatial, old) is cls

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from keras_trt import model_inputs
+from keras_trt import _model_inputs as model_inputs
 from tests.conftest import BACKEND, to_numpy
 from tests.models._common import randomise_bn_statistics, tiny_vggsnn
 

@@ -1,6 +1,6 @@
 """A `.keras` file saved on another backend compiles for this one: `jit_compile` as
 `compile()` chooses by default here, and the optimizer as this backend's class with its
-saved state (keras_trt.saved_compile).
+saved state (keras_trt._saved_compile).
 
 A file from another backend is made in-process: the model is saved here, and the compile
 configuration in the file is edited to what the other backend writes (Keras stores the
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from keras_trt import saved_compile
+from keras_trt import _saved_compile as saved_compile
 from tests.conftest import BACKEND, to_numpy
 
 # What compile(jit_compile="auto") chooses on a CPU (docs/concepts.md, jit per backend).

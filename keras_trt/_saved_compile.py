@@ -20,7 +20,7 @@ do not travel to another backend:
 
 ```python
 import keras
-from keras_trt import saved_compile
+from keras_trt import _saved_compile as saved_compile
 
 config = {"optimizer": {"module": "keras.src.backend.torch.optimizers.torch_adam",
                         "class_name": "Adam", "config": {"learning_rate": 0.01},

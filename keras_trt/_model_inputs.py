@@ -16,12 +16,12 @@ the data itself, eagerly, before Keras sees it:
   `tf.data.Dataset` and a Python generator by their first batch (the generator's is
   read and handed back: `check_data` returns the data to use). Other sources
   (`keras.utils.PyDataset`, torch DataLoaders) are not looked at; there, and in later
-  batches, an invalid label gives a NaN loss inside the steps (see `keras_trt.labels`).
+  batches, an invalid label gives a NaN loss inside the steps (see `keras_trt._labels`).
 
 ```python
 import keras, numpy as np
 import keras_trt as kt
-from keras_trt import model_inputs
+from keras_trt import _model_inputs as model_inputs
 
 inputs = keras.Input((4, 3))
 model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(2))(inputs))
@@ -39,7 +39,7 @@ import weakref
 import keras
 import numpy as np
 
-from keras_trt import labels as labels_lib
+from keras_trt import _labels as labels_lib
 from keras_trt import losses as losses_lib
 
 __all__ = ["check_input_shapes", "check_data", "check_validation_data"]

@@ -15,7 +15,7 @@ obtained:
 
 ```python
 import numpy as np
-from keras_trt.neuron_dynamics import lif_multistep, lif_multistep_fused
+from keras_trt._neuron_dynamics import lif_multistep, lif_multistep_fused
 
 x = np.random.default_rng(0).normal(0.6, 0.9, (2, 8, 16)).astype("float32")
 np.testing.assert_array_equal(np.asarray(lif_multistep(x)), np.asarray(lif_multistep_fused(x)))

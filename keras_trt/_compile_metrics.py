@@ -25,7 +25,7 @@ structure is Keras': one list for a single output; for several, a list with one 
 ```python
 import keras
 import keras_trt as kt
-from keras_trt import compile_metrics
+from keras_trt import _compile_metrics as compile_metrics
 
 inputs = keras.Input((4, 8))
 model = kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(3))(inputs))
