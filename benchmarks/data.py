@@ -20,14 +20,16 @@ each, and read once before timing so every variant reads them from the page cach
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "data"))
 
 import numpy as np  # noqa: E402
+
+# the writers of the genuine file formats that the tests use too
+from keras_trt.testing.datasets import (  # noqa: E402
+    cifar_archive, make_events, write_aedat4, write_atis_bin)
 
 
 def epoch(ds):
@@ -43,7 +45,6 @@ def row(rows, name, n, seconds, note=""):
 
 def main(quick=False):
     import keras_trt as kt
-    import conftest as fx  # the test writers of the genuine file formats
 
     rows = []
     tmp = tempfile.mkdtemp(prefix="kt-bench-")
@@ -67,7 +68,7 @@ def main(quick=False):
         d = os.path.join(root, "CIFAR10DVS", cls)
         os.makedirs(d)
         for i in range(n_rec):
-            fx.write_aedat4(os.path.join(d, f"{i}.aedat4"), fx.make_events(rng, n_ev, 128, 128))
+            write_aedat4(os.path.join(d, f"{i}.aedat4"), make_events(rng, n_ev, 128, 128))
     import warnings
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -83,8 +84,8 @@ def main(quick=False):
         d = os.path.join(root, "Caltech101", cls)
         os.makedirs(d)
         for i in range(n_rec):
-            fx.write_atis_bin(os.path.join(d, f"image_{i:04d}.bin"),
-                              fx.make_events(rng, n_ev, 240, 180))
+            write_atis_bin(os.path.join(d, f"image_{i:04d}.bin"),
+                           make_events(rng, n_ev, 240, 180))
     t0 = time.perf_counter()
     ds = kt.data.ncaltech101("train", data_dir=root, cache_dir=cache, num_workers=1,
                              verbose=0)
@@ -103,8 +104,9 @@ def main(quick=False):
     manual = os.path.join(tmp, "tfds", "downloads", "manual")
     os.makedirs(manual)
     archive = os.path.join(manual, "cifar-10-binary.tar.gz")
-    fx._cifar_archive(archive, "cifar10", rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
-                      rng.integers(0, 10, n_img + 16))
+    cifar_archive(archive, "cifar10",
+                  rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
+                  rng.integers(0, 10, n_img + 16))
     info = checksums.compute_url_info(archive)
     cifar.Cifar10.url_infos = {"https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz":
                                checksums.UrlInfo(info.size, info.checksum, "cifar-10-binary.tar.gz")}
@@ -134,7 +136,6 @@ def main(quick=False):
 
 def write_recordings(folder, n, n_events, fmt, seed=0):
     """`n` recordings in their genuine on-disk format; returns their paths."""
-    import conftest as fx  # the test writers of the genuine file formats
 
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)
@@ -143,8 +144,8 @@ def write_recordings(folder, n, n_events, fmt, seed=0):
     for i in range(n):
         path = os.path.join(folder, f"{i:05d}.{fmt}")
         if not os.path.exists(path):
-            ev = fx.make_events(rng, n_events, width, height, duration_us=300_000)
-            (fx.write_atis_bin if fmt == "bin" else fx.write_aedat4)(path, ev)
+            ev = make_events(rng, n_events, width, height, duration_us=300_000)
+            (write_atis_bin if fmt == "bin" else write_aedat4)(path, ev)
         paths.append(path)
     return paths
 

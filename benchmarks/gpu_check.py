@@ -29,9 +29,10 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-from benchmarks import train_step  # noqa: E402
+if __package__:          # imported as benchmarks.gpu_check (the tests)
+    from . import train_step
+else:                    # run as a script: its own folder is first on sys.path
+    import train_step
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 BACKENDS = ("torch", "jax")
@@ -91,7 +92,7 @@ def environment():
 
 
 def _run_args(size, precision, timeout):
-    """The namespace train_step._run_config reads."""
+    """The namespace train_step.run_config reads."""
     return argparse.Namespace(
         **size, num_classes=10, stem="once", mixed_precision=precision,
         device="auto", hide_modules="tensorflow", tuned_malloc=False, timeout=timeout)
@@ -122,9 +123,9 @@ def run(models, backends, precisions, size, budget_s, torch_compile=False, log=p
                     continue
                 timesteps = size[{"vggsnn": "vgg_timesteps",
                                   "resnet19": "resnet_timesteps"}[model]]
-                result = train_step._run_config(_run_args(size, precision, left), backend,
-                                                model, jit, "trt", timesteps, "off",
-                                                precision)
+                result = train_step.run_config(_run_args(size, precision, left), backend,
+                                               model, jit, "trt", timesteps, "off",
+                                               precision)
                 row.update(result)
                 if "wall_s" in result:
                     longest[backend, jit] = max(longest.get((backend, jit), 0),

@@ -18,10 +18,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _timing  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import setup_common as setup   # this script's folder is first on sys.path
+import timing
 
 
 def main(argv=None):
@@ -38,9 +36,7 @@ def main(argv=None):
         sys.exit("jax_conv.py needs KERAS_BACKEND=jax")
     import jax
     import numpy as np
-    sys.path.insert(0, ROOT)
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import keras_trt as kt
+
     import profile_subgraphs
     from keras_trt.backend import jax as jax_kernels
 
@@ -49,8 +45,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     frames = args.batch * args.timesteps
     shape = (args.timesteps, 48, 48, 2)
-    x = rng.random((args.batch,) + shape, dtype="float32")
-    y = rng.integers(0, 10, args.batch)
+    x, y = setup.random_batch(shape, args.batch)
     fns = []
     if "layers" in only:
         def conv(a, k):
@@ -73,22 +68,19 @@ def main(argv=None):
         # the path is chosen while tracing: each function is compiled under its own
         jax_kernels.conv2d = original if mode == "chunked" else (lambda *a: None)
         if "convs" in only:
-            stack = profile_subgraphs._stack(shape, batch_norm=False)
-            fn = profile_subgraphs._compiled(stack, x, True, False)
+            stack = profile_subgraphs.conv_stack(shape, batch_norm=False)
+            fn = profile_subgraphs.compiled(stack, x, True, False)
             fn()
             fns.append((f"convs forward+backward {mode}", fn))
         if "step" in only:
-            model = kt.models.VGGSNN(num_classes=10, input_shape=shape)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
-                          loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25),
-                          metrics=[], jit_compile=True)
-            fn = lambda m=model: float(m.train_on_batch(x, y, return_dict=True)["loss"])
+            model = setup.compile_trt(setup.vggsnn(args.timesteps, 48), jit=True)
+            fn = setup.train_step(model, x, y)
             fn()
             fns.append((f"train step {mode}", fn))
     jax_kernels.conv2d = original
     for _, fn in fns:
         fn()
-    return _timing.interleaved_medians(fns, args.rounds, label_width=44)
+    return timing.interleaved_medians(fns, args.rounds, label_width=44)
 
 
 if __name__ == "__main__":

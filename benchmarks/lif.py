@@ -10,11 +10,8 @@ pure-PyTorch baseline (< 1 is faster).
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _timing  # noqa: E402
+import timing    # benchmarks/timing.py: this script's folder is first on sys.path
 
 MODES = {"torch": ["eager", "compile"], "tensorflow": ["eager", "function", "xla"],
          "jax": ["eager", "jit"]}
@@ -53,7 +50,7 @@ def pytorch_baseline(shape, repeats):
         x.grad = None
         (lif(x) * up).sum().backward()
 
-    return _timing.measure(step, repeats)
+    return timing.measure(step, repeats)
 
 
 def keras_lif(shape, mode, repeats, implementation):
@@ -112,7 +109,7 @@ def keras_lif(shape, mode, repeats, implementation):
         def step():
             grad_fn(x).block_until_ready()
 
-    return _timing.measure(step, repeats)
+    return timing.measure(step, repeats)
 
 
 def main(argv=None):
@@ -133,22 +130,22 @@ def main(argv=None):
     if args.worker:
         backend, mode, implementation = args.worker
         if backend == "pytorch":
-            _timing.emit(pytorch_baseline(shape, args.repeats))
+            timing.emit(pytorch_baseline(shape, args.repeats))
         else:
-            _timing.emit(keras_lif(shape, mode, args.repeats, implementation))
+            timing.emit(keras_lif(shape, mode, args.repeats, implementation))
         return
 
     common = ["--batch", str(args.batch), "--timesteps", str(args.timesteps), "--size",
               str(args.size), "--channels", str(args.channels), "--repeats", str(args.repeats)]
-    print(f"LIF forward+backward, input {shape} (B, T, H, W, C); {_timing.machine_description()}")
-    baseline = _timing.run_in_subprocess(__file__, common + ["--worker", "pytorch", "-", "-"])
+    print(f"LIF forward+backward, input {shape} (B, T, H, W, C); {timing.machine_description()}")
+    baseline = timing.run_in_subprocess(__file__, common + ["--worker", "pytorch", "-", "-"])
     rows = [("pure PyTorch (reference style)", "-", baseline)]
     for backend in args.backends:
         for mode in MODES[backend]:
             if mode == "compile" and args.no_torch_compile:
                 continue
             for impl in args.implementations:
-                result = _timing.run_in_subprocess(
+                result = timing.run_in_subprocess(
                     __file__, common + ["--worker", backend, mode, impl], backend=backend)
                 rows.append((f"keras-trt {backend}, LIF {impl}", mode, result))
     print("| implementation | mode | median ms | min ms | first call s | ratio to PyTorch |")

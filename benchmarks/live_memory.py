@@ -15,11 +15,9 @@ import sys
 
 os.environ["KERAS_BACKEND"] = "torch"
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import keras_trt as kt  # noqa: E402
+import setup_common as setup  # noqa: E402  (this script's folder is on sys.path)
 
 
 def main(argv):
@@ -28,14 +26,8 @@ def main(argv):
     remat = {"off": False, "on": True}.get(remat_arg)
     if remat is None:
         remat = int(remat_arg)
-    widths = tuple(w // divisor for w in kt.models.vggsnn.VGGSNN_WIDTHS)
-    model = kt.models.VGGSNN(num_classes=10, input_shape=(T, 48, 48, 2), widths=widths,
-                             remat=remat)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
-                  loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25), metrics=[])
-    rng = np.random.default_rng(0)
-    x = rng.random((4, T, 48, 48, 2), dtype="float32")
-    y = rng.integers(0, 10, 4)
+    model = setup.compile_trt(setup.vggsnn(T, 48, divisor, remat=remat))
+    x, y = setup.random_batch(model.input_shape[1:], 4)
     model.train_on_batch(x, y)
     model.train_on_batch(x, y)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],

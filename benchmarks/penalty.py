@@ -7,11 +7,8 @@ reference code's PyTorch double loop (for t, for every parameter).
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _timing  # noqa: E402
+import timing    # benchmarks/timing.py: this script's folder is first on sys.path
 
 # ResNet-19 (CIFAR10) penalised weights: conv kernels, BN gammas, linear kernels.
 SHAPES = ([(3, 3, 3, 64), (64,)] + [(3, 3, 64, 128), (128,), (3, 3, 128, 128), (128,),
@@ -102,7 +99,7 @@ def worker(variant, T, repeats):
         ws = [jax.numpy.asarray(a) for a in arrays]
         value_and_grad = jax.jit(jax.value_and_grad(lambda w: fn(w, T)))
         step = lambda: jax.block_until_ready(value_and_grad(ws))  # noqa: E731
-    return _timing.measure(step, repeats)
+    return timing.measure(step, repeats)
 
 
 def main(argv=None):
@@ -113,21 +110,21 @@ def main(argv=None):
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        _timing.emit(worker(args.worker[0], int(args.worker[1]), args.repeats))
+        timing.emit(worker(args.worker[0], int(args.worker[1]), args.repeats))
         return
     n = sum(int(__import__("math").prod(s)) for s in SHAPES)
     print(f"TRT penalty value + gradient over {n:,} ResNet-19 weights; "
-          f"{_timing.machine_description()}")
+          f"{timing.machine_description()}")
     print("| T | backend | implementation | median ms | ratio to reference loop |")
     print("|---|---|---|---|---|")
     for T in args.timesteps:
         common = [f"--repeats={args.repeats}"]
-        ref = _timing.run_in_subprocess(__file__, common + ["--worker", "reference", str(T)],
+        ref = timing.run_in_subprocess(__file__, common + ["--worker", "reference", str(T)],
                                         backend="torch")
         print(f"| {T} | pure PyTorch | reference double loop | {ref.get('median_ms', 0):.1f} | 1.00x |")
         for backend in args.backends:
             for variant in VARIANTS:
-                r = _timing.run_in_subprocess(__file__, common + ["--worker", variant, str(T)],
+                r = timing.run_in_subprocess(__file__, common + ["--worker", variant, str(T)],
                                               backend=backend)
                 if "error" in r:
                     print(f"| {T} | {backend} | {variant} | failed: {r['error']} | |")

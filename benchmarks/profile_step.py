@@ -14,10 +14,9 @@ an op counted in one group is not counted again in another.
 
 import argparse
 import collections
-import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import setup_common as setup   # this script's folder is first on sys.path
 
 # A self-time entry belongs to the first group one of its enclosing events names: the
 # forward calls are labelled below (record_function), the backward ones by their
@@ -71,12 +70,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
     import torch
 
     if keras.backend.backend() != "torch":
         sys.exit("profile_step.py profiles the torch backend: set KERAS_BACKEND=torch")
-    sys.path.insert(0, ROOT)
     import keras_trt as kt
 
     _label(kt.spatial.FastConv2D, "convolution_op", "kt:conv")
@@ -88,13 +85,8 @@ def main(argv=None):
     _label(keras.optimizers.Adam, "apply", "kt:optimizer")
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy(args.mixed_precision)
-    shape = (args.timesteps, args.size, args.size, 2)
-    model = kt.models.VGGSNN(num_classes=10, input_shape=shape, remat=args.remat)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
-                  loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25), metrics=[])
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch,) + shape, dtype="float32")
-    y = rng.integers(0, 10, args.batch)
+    model = setup.compile_trt(setup.vggsnn(args.timesteps, args.size, remat=args.remat))
+    x, y = setup.random_batch(model.input_shape[1:], args.batch)
     for _ in range(2):
         model.train_on_batch(x, y)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

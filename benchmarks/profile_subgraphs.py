@@ -24,16 +24,13 @@ Usage:
 """
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _timing  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import setup_common as setup   # this script's folder is first on sys.path
+import timing
 
 
-def _compiled(model, x, backward, xla):
+def compiled(model, x, backward, xla):
     """A no-argument function running model(x) (and its backward pass), compiled."""
     import keras
     if keras.backend.backend() == "jax":
@@ -66,7 +63,8 @@ def _penalty_fn(model, timesteps, xla):
     weights = regularizers.penalized_variables(model)
 
     def value(ws):
-        return kt.regularizers.temporal_weight_penalty(ws, timesteps, 1e-5, 0.25, 1e-8)
+        return kt.regularizers.temporal_weight_penalty(ws, timesteps, setup.LAM, setup.DECAY,
+                                                       1e-8)
 
     if keras.backend.backend() == "jax":
         import jax
@@ -84,18 +82,21 @@ def _penalty_fn(model, timesteps, xla):
     return lambda: [t.numpy() for t in tf.nest.flatten(fn())]
 
 
-def _stack(shape, batch_norm):
-    """VGGSNN's convolutions (and tdBN) and pools without the LIF."""
+def conv_stack(shape, batch_norm):
+    """VGGSNN's convolutions (and tdBN) and pools without the LIF, from public layers
+    (the same layer classes and sizes as kt.models.VGGSNN's blocks)."""
     import keras
-    from keras_trt.models import _blocks, vggsnn
+    import keras_trt as kt
     inputs = keras.Input(shape)
     h = inputs
-    for i, width in enumerate(vggsnn.VGGSNN_WIDTHS, start=1):
-        h = _blocks.time_conv(h, width, 3, strides=1, padding=1, name=f"c{i}")
+    for i, width in enumerate(kt.models.vggsnn.VGGSNN_WIDTHS, start=1):
+        h = kt.TimeDistributed(kt.spatial.Conv2D(width, 3, padding="same", use_bias=False),
+                               name=f"c{i}")(h)
         if batch_norm:
-            h = _blocks.time_bn(h, name=f"bn{i}")
+            h = kt.TemporalBatchNorm(momentum=0.1, epsilon=1e-5, name=f"bn{i}")(h)
         if i % 2 == 0:
-            h = _blocks.time_pool(h, "avg", 2, 2, name=f"p{i}")
+            h = kt.TimeDistributed(kt.spatial.AveragePooling2D(2, strides=2),
+                                   name=f"p{i}")(h)
     return keras.Model(inputs, h)
 
 
@@ -111,19 +112,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
 
     backend = keras.backend.backend()
     if backend not in ("jax", "tensorflow"):
         sys.exit("profile_subgraphs.py profiles jax and tensorflow: set KERAS_BACKEND")
-    sys.path.insert(0, ROOT)
-    import keras_trt as kt
-
     keras.utils.set_random_seed(0)
     shape = (args.timesteps, args.size, args.size, 2)
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch,) + shape, dtype="float32")
-    y = rng.integers(0, 10, args.batch)
+    x, y = setup.random_batch(shape, args.batch)
     default_loop, other_loop = "unroll", "scan"      # "auto" is the unrolled loop
 
     pieces = []
@@ -133,26 +128,23 @@ def main(argv=None):
         if not only or name in only:
             pieces.append((name, make))
 
-    convs = _stack(shape, batch_norm=False)
-    run("convs forward", lambda: _compiled(convs, x, False, args.xla))
-    run("convs forward+backward", lambda: _compiled(convs, x, True, args.xla))
-    convs_bn = _stack(shape, batch_norm=True)
-    run("convs+tdBN forward+backward", lambda: _compiled(convs_bn, x, True, args.xla))
+    convs = conv_stack(shape, batch_norm=False)
+    run("convs forward", lambda: compiled(convs, x, False, args.xla))
+    run("convs forward+backward", lambda: compiled(convs, x, True, args.xla))
+    convs_bn = conv_stack(shape, batch_norm=True)
+    run("convs+tdBN forward+backward", lambda: compiled(convs_bn, x, True, args.xla))
     for loop in (default_loop, other_loop):
-        model = kt.models.VGGSNN(num_classes=10, input_shape=shape, time_loop=loop)
-        run(f"VGGSNN ({loop}) forward", lambda m=model: _compiled(m, x, False, args.xla))
+        model = setup.vggsnn(args.timesteps, args.size, time_loop=loop)
+        run(f"VGGSNN ({loop}) forward", lambda m=model: compiled(m, x, False, args.xla))
         run(f"VGGSNN ({loop}) forward+backward",
-            lambda m=model: _compiled(m, x, True, args.xla))
-    model = kt.models.VGGSNN(num_classes=10, input_shape=shape)
+            lambda m=model: compiled(m, x, True, args.xla))
+    model = setup.vggsnn(args.timesteps, args.size)
     run("penalty value+gradient",
         lambda m=model: _penalty_fn(m, args.timesteps, args.xla))
     for loop in (default_loop, other_loop):
-        model = kt.models.VGGSNN(num_classes=10, input_shape=shape, time_loop=loop)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8),
-                      loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25), metrics=[],
-                      jit_compile=True if backend == "jax" else args.xla)
-        run(f"train step ({loop})",
-            lambda m=model: lambda: float(m.train_on_batch(x, y, return_dict=True)["loss"]))
+        model = setup.compile_trt(setup.vggsnn(args.timesteps, args.size, time_loop=loop),
+                                  jit=True if backend == "jax" else args.xla)
+        run(f"train step ({loop})", lambda m=model: setup.train_step(m, x, y))
     # The machine may be shared: every piece is compiled and warmed up first, then the
     # pieces are timed in turn, one run each per round, so that a change in load shifts
     # all of them alike; the median over the rounds per piece.
@@ -162,7 +154,7 @@ def main(argv=None):
         fn()
         fn()
         fns.append((name, fn))
-    return _timing.interleaved_medians(fns, args.steps, label_width=40)
+    return timing.interleaved_medians(fns, args.steps, label_width=40)
 
 
 if __name__ == "__main__":

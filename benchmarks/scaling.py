@@ -17,19 +17,16 @@ the step times show the cost of the engine's synchronisation, not a GPU speed-up
 """
 
 import argparse
+import contextlib
 import importlib.util
-import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import setup_common as setup   # this script's folder is first on sys.path
+import timing
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import emit, machine_description, run_in_subprocess  # noqa: E402
-
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -48,44 +45,26 @@ def _train(args, distributed):
 
     import keras_trt as kt
 
-    rng = np.random.default_rng(0)
-    n = args.batch * (args.steps + 1)
-    x = rng.random((n, args.timesteps, 32, 32, 2)).astype("float32")
-    y = rng.integers(0, 10, n)
     times = []
-
-    class StepTimes(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self._start)
-
-    context = kt.distribute.auto(sync_batch_norm=True) if distributed else _nothing()
+    context = kt.distribute.auto(sync_batch_norm=True) if distributed else (
+        contextlib.nullcontext())
     with context:
         keras.utils.set_random_seed(0)
-        model = kt.models.VGGSNN(num_classes=10, input_shape=(args.timesteps, 32, 32, 2),
-                                 widths=(8, 16, 16, 32))
-        model.compile(optimizer=keras.optimizers.SGD(0.1),
-                      loss=kt.losses.TRTLoss(eta=0.05, lam=1e-3, decay=0.25),
-                      jit_compile=False if keras.backend.backend() != "jax" else True)
+        model = setup.vggsnn(args.timesteps, 32, widths=(8, 16, 16, 32))
+        setup.compile_trt(model, optimizer=keras.optimizers.SGD(0.1), lam=1e-3,
+                          jit=keras.backend.backend() == "jax")
+        x, y = setup.random_batch(model.input_shape[1:], args.batch * (args.steps + 1))
         batch = args.batch
         if distributed and keras.backend.backend() == "torch":
             x, y = kt.distribute.shard_dataset((x, y))
             batch //= kt.distribute.num_replicas()
+        # fit drives the steps (the engines distribute fit's loop): timed per batch
         model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
-                  callbacks=[StepTimes()])
+                  callbacks=[timing.step_times_callback(times)])
         replicas = kt.distribute.num_replicas()
         weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in model.weights]
-    return {"ms_per_step": 1e3 * statistics.median(times[1:]), "replicas": replicas}, weights
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return {"ms_per_step": timing.summary(times[1:])["median_ms"],
+            "replicas": replicas}, weights
 
 
 def worker(args):
@@ -99,7 +78,7 @@ def worker(args):
     if not kt.distribute.is_chief():
         return
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2))
-    emit({"backend": backend, "one_device_ms": one["ms_per_step"],
+    timing.emit({"backend": backend, "one_device_ms": one["ms_per_step"],
           "two_devices_ms": two["ms_per_step"], "replicas": two["replicas"],
           "max_weight_diff": diff})
 
@@ -108,7 +87,7 @@ def run_backend(backend, args):
     common = ["--worker", "--batch", str(args.batch), "--steps", str(args.steps),
               "--timesteps", str(args.timesteps)]
     script = os.path.abspath(__file__)
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     if backend == "jax":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     if backend == "torch":
@@ -120,11 +99,7 @@ def run_backend(backend, args):
     else:
         command = [sys.executable, script, *common]
     out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    if out.returncode != 0 or not lines:
-        return {"backend": backend,
-                "error": (out.stderr.strip().splitlines() or ["no output"])[-1][:300]}
-    return json.loads(lines[-1][len("RESULT "):])
+    return {"backend": backend, **timing.parse_result(out.stdout, out.stderr, out.returncode)}
 
 
 def main(argv=None):
@@ -140,7 +115,7 @@ def main(argv=None):
         _setup_devices(keras.backend.backend())
         worker(args)
         return
-    print(f"{machine_description()}; small VGGSNN (widths 8,16,16,32), 32x32x2 input, "
+    print(f"{timing.machine_description()}; small VGGSNN (widths 8,16,16,32), 32x32x2 input, "
           f"T={args.timesteps}, global batch {args.batch}, {args.steps} timed steps")
     print(f"{'backend':<11}{'1 device ms':>13}{'2 devices ms':>14}{'ratio':>7}"
           f"{'max |w1 - w2|':>15}")

@@ -9,11 +9,8 @@ BatchNormalization is also not tdBN: it normalises each timestep separately.)
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _timing  # noqa: E402
+import timing    # benchmarks/timing.py: this script's folder is first on sys.path
 
 JIT = {"torch": [False], "tensorflow": [False, True], "jax": [True]}
 
@@ -35,7 +32,7 @@ def worker(wrapper, jit, args):
     rng = np.random.default_rng(0)
     xb = rng.standard_normal((args.batch, *shape)).astype("float32")
     yb = rng.standard_normal((args.batch, *shape[:-1], 64)).astype("float32")
-    return _timing.measure(lambda: model.train_on_batch(xb, yb), args.repeats)
+    return timing.measure(lambda: model.train_on_batch(xb, yb), args.repeats)
 
 
 def main(argv=None):
@@ -49,17 +46,17 @@ def main(argv=None):
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        _timing.emit(worker(args.worker[0], args.worker[1] == "True", args))
+        timing.emit(worker(args.worker[0], args.worker[1] == "True", args))
         return
     common = [f"--{k}={getattr(args, k)}" for k in ("batch", "timesteps", "size", "channels",
                                                       "repeats")]
     print(f"conv-BN-conv training step, input ({args.batch}, {args.timesteps}, {args.size}, "
-          f"{args.size}, {args.channels}); {_timing.machine_description()}")
+          f"{args.size}, {args.channels}); {timing.machine_description()}")
     print("| backend | jit | kt.TimeDistributed ms | keras.layers.TimeDistributed ms | ratio |")
     print("|---|---|---|---|---|")
     for backend in args.backends:
         for jit in JIT[backend]:
-            r = {w: _timing.run_in_subprocess(__file__, common + ["--worker", w, str(jit)],
+            r = {w: timing.run_in_subprocess(__file__, common + ["--worker", w, str(jit)],
                                               backend=backend) for w in ("kt", "keras")}
             if any("error" in v for v in r.values()):
                 print(f"| {backend} | {jit} | {r['kt']} | {r['keras']} | |")

@@ -25,58 +25,41 @@ default folder (/tmp/torchinductor_<user>) is used, holding whatever ran before.
 """
 
 import argparse
-import json
 import os
-import statistics
 import sys
-import time
 
-
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+import setup_common as setup   # this script's folder is first on sys.path
+import timing
 
 
 def measure(args):
     import numpy as np
     import keras
 
-    import keras_trt as kt
-
-    shape = (args.timesteps, args.size, args.size, 2)
-    widths = tuple(w // args.width_divisor for w in kt.models.vggsnn.VGGSNN_WIDTHS)
     models = {}
     for name, jit in (("eager", False), ("compiled", True)):
         keras.utils.set_random_seed(0)
-        model = kt.models.VGGSNN(num_classes=10, input_shape=shape, widths=widths)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25), metrics=[],
-                      jit_compile=jit)
-        models[name] = model
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch,) + shape, dtype="float32")
-    y = rng.integers(0, 10, args.batch)
+        models[name] = setup.compile_trt(
+            setup.vggsnn(args.timesteps, args.size, args.width_divisor), jit=jit)
+    x, y = setup.random_batch(models["eager"].input_shape[1:], args.batch)
     part = max(args.batch // 2 - 1, 1)
+    steps = [(name, lambda m=model: m.train_on_batch(x, y)) for name, model in models.items()]
 
     def alternate():
-        times = {name: [] for name in models}
-        for _ in range(args.steps):
-            for name, model in models.items():
-                times[name].append(_timed(lambda: model.train_on_batch(x, y)))
-        return {name: 1000 * statistics.median(t) for name, t in times.items()}
+        times = timing.rounds(steps, args.steps)
+        return {name: timing.summary(t)["median_ms"] for name, t in times.items()}
 
     result = {name: {} for name in models}
     for name, model in models.items():
-        result[name]["first_step_s"] = _timed(lambda: model.train_on_batch(x, y))
+        result[name]["first_step_s"] = timing.first_call(lambda: model.train_on_batch(x, y))
         model.train_on_batch(x, y)                         # warm-up
     for name, ms in alternate().items():
         result[name]["ms_per_step"] = ms
     for name, model in models.items():
-        result[name]["first_partial_batch_s"] = _timed(
+        result[name]["first_partial_batch_s"] = timing.first_call(
             lambda: model.train_on_batch(x[:part], y[:part]))
-        result[name]["first_eval_s"] = _timed(lambda: model.test_on_batch(x, y))
-        result[name]["first_full_step_after_s"] = _timed(   # a recompile for dynamic shapes?
+        result[name]["first_eval_s"] = timing.first_call(lambda: model.test_on_batch(x, y))
+        result[name]["first_full_step_after_s"] = timing.first_call(  # a recompile?
             lambda: model.train_on_batch(x, y))
     for name, ms in alternate().items():
         result[name]["ms_per_step_after_partial"] = ms
@@ -131,7 +114,7 @@ def main(argv=None):
         steps = result[key]
         print(f"with the step times {when} the partial batch, torch.compile pays after "
               + (f"{steps:,.0f} training steps" if steps else "never (no faster per step)"))
-    print("RESULT " + json.dumps(result), flush=True)
+    timing.emit(result)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,16 @@ backend); the baseline is `zero_grad / forward / trt_loss / backward / Adam.step
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
+
+if __package__:          # imported as benchmarks.train_step (gpu_check's tests)
+    from . import setup_common as setup
+    from . import timing
+else:                    # run as a script: its own folder is first on sys.path
+    import setup_common as setup
+    import timing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("torch", "tensorflow", "jax")
@@ -46,55 +52,9 @@ TUNED_MALLOC = ("glibc.malloc.mmap_threshold=4294967296:"
                 "glibc.malloc.trim_threshold=4294967296")
 
 
-# ------------------------------------------------------------------------ memory
-def _status_kib(field):
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak():
-    """Resets VmHWM to the current RSS (Linux >= 4.0); False where not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 # ----------------------------------------------------------------------- workers
-def _shapes(args):
-    if args.model == "vggsnn":
-        return (args.vgg_timesteps, args.vgg_size, args.vgg_size, 2), args.vgg_timesteps
-    return (args.resnet_size, args.resnet_size, 3), args.resnet_timesteps
-
-
-def _time_steps(step_fn, args):
-    rss0 = _status_kib("VmRSS")
-    can_reset = _reset_peak()
-    start = time.perf_counter()
-    step_fn()
-    first = time.perf_counter() - start
-    for _ in range(args.warmup):
-        step_fn()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step_fn()
-        times.append(time.perf_counter() - start)
-    peak = _status_kib("VmHWM") if can_reset else None
-    return {
-        "first_step_s": first,
-        "ms_per_step": 1000 * statistics.median(times),
-        "min_ms": 1000 * min(times),
-        "peak_mib": None if peak is None or rss0 is None else (peak - rss0) / 1024,
-    }
+def _timesteps(args):
+    return args.vgg_timesteps if args.model == "vggsnn" else args.resnet_timesteps
 
 
 def _reference_device(args):
@@ -108,13 +68,14 @@ def _worker_reference(args):
     import numpy as np
     import torch
 
-    sys.path.insert(0, ROOT)
-    from benchmarks import torch_reference as ref
+    if __package__:
+        from . import torch_reference as ref
+    else:
+        import torch_reference as ref
 
     device = _reference_device(args)
     torch.manual_seed(0)
-    model, T = ref.build(args.model, num_classes=args.num_classes,
-                         timesteps=_shapes(args)[1],
+    model, T = ref.build(args.model, num_classes=args.num_classes, timesteps=_timesteps(args),
                          size=args.vgg_size if args.model == "vggsnn" else None,
                          width_divisor=args.width_divisor)
     model = model.to(device)
@@ -126,7 +87,7 @@ def _worker_reference(args):
             "float32")
     x = torch.from_numpy(x).to(device)
     y = torch.from_numpy(rng.integers(0, args.num_classes, args.batch)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=setup.LEARNING_RATE)
     model.train()
     forward = torch.compile(model) if args.jit == "on" else model
     # The reference's AMP (docs/method.md, Precision): autocast around forward and loss,
@@ -141,7 +102,8 @@ def _worker_reference(args):
                             enabled=amp_dtype is not None):
             outputs = forward(x)
             if args.loss == "trt":
-                loss = ref.trt_loss(model, outputs, y, T, eta=0.05, lam=1e-5, decay=0.25)
+                loss = ref.trt_loss(model, outputs, y, T, eta=setup.ETA, lam=setup.LAM,
+                                    decay=setup.DECAY)
             else:
                 loss = ref.tet_loss(outputs, y)
         scaler.scale(loss).backward()
@@ -151,7 +113,7 @@ def _worker_reference(args):
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    result = _time_steps(step, args)
+    result = _timed(step, args)
     result["params"] = sum(p.numel() for p in model.parameters())
     result["device"] = device
     if device == "cuda":
@@ -163,87 +125,55 @@ def _worker_keras(args):
     import numpy as np
     import keras
 
-    import keras_trt as kt
-
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy(args.mixed_precision)
-    shape, T = _shapes(args)
-    d = args.width_divisor
     if args.model == "vggsnn":
-        widths = tuple(w // d for w in kt.models.vggsnn.VGGSNN_WIDTHS)
-        model = kt.models.VGGSNN(num_classes=args.num_classes, input_shape=shape,
-                                 widths=widths, remat=_remat_arg(args.remat))
+        model = setup.vggsnn(args.vgg_timesteps, args.vgg_size, args.width_divisor,
+                             args.num_classes, remat=remat_arg(args.remat))
     elif args.remat != "off":
         raise ValueError("--remat: only VGGSNN has the remat option")
     else:
-        widths = tuple(w // d for w in kt.models.resnet19.RESNET19_WIDTHS)
-        model = kt.models.ResNet19(num_classes=args.num_classes, timesteps=T,
-                                   input_shape=shape, widths=widths,
-                                   hidden_units=256 // d, stem_once=args.stem == "once")
-    loss = (kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay=0.25) if args.loss == "trt"
-            else kt.losses.TETLoss())
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8), loss=loss,
-                  metrics=[], jit_compile=args.jit == "on")
-    rng = np.random.default_rng(0)
-    if args.model == "vggsnn":
-        x = rng.random((args.batch,) + shape, dtype="float32")
-    else:
-        x = rng.normal(size=(args.batch,) + shape).astype("float32")
-    y = rng.integers(0, args.num_classes, args.batch)
-
-    def step():
-        return float(model.train_on_batch(x, y, return_dict=True)["loss"])
-
+        model = setup.resnet19(args.resnet_timesteps, args.resnet_size, args.width_divisor,
+                               args.num_classes, stem_once=args.stem == "once")
+    setup.compile_trt(model, loss=args.loss, jit=args.jit == "on")
+    x, y = setup.random_batch(model.input_shape[1:], args.batch, args.num_classes)
     if keras.backend.backend() == "torch":
         import torch
         if torch.cuda.is_available():      # as the baseline: the peak of the steps
             torch.cuda.reset_peak_memory_stats()
-    result = _time_steps(step, args)
+    result = _timed(setup.train_step(model, x, y), args)
     result["params"] = int(sum(np.prod(v.shape) for v in model.trainable_weights))
-    result.update(_accelerator_memory())
+    result.update(timing.accelerator_memory())
     return result
 
 
-def _accelerator_memory():
-    """{"device", and on a GPU "peak_mib": the framework's peak device memory}."""
-    import keras
-    backend = keras.backend.backend()
-    if backend == "torch":
-        import torch
-        if torch.cuda.is_available():
-            return {"device": "cuda", "peak_mib": torch.cuda.max_memory_allocated() / 2**20}
-    elif backend == "jax":
-        import jax
-        device = jax.devices()[0]
-        if device.platform == "gpu":
-            stats = device.memory_stats() or {}
-            return {"device": "gpu", "peak_mib": stats.get("peak_bytes_in_use", 0) / 2**20}
-    elif backend == "tensorflow":
-        import tensorflow as tf
-        if tf.config.list_physical_devices("GPU"):
-            info = tf.config.experimental.get_memory_info("GPU:0")
-            return {"device": "gpu", "peak_mib": info["peak"] / 2**20}
-    return {"device": "cpu"}
+def _timed(step, args):
+    """first_step_s, ms_per_step (median), min_ms and the host peak_mib of the steps."""
+    r = timing.measure_with_host_peak(step, repeats=args.steps, warmup=args.warmup)
+    return {"first_step_s": r["first_s"], "ms_per_step": r["median_ms"],
+            "min_ms": r["min_ms"], "peak_mib": r["peak_mib"]}
 
 
-def _hide_modules(names):
+def hide_modules(names):
     """Makes `import name` fail as if the package were not installed (and
-    `importlib.util.find_spec(name)` return None), to check a path never needs it."""
+    `importlib.util.find_spec(name)` return None), for each of the comma-separated
+    `names`: to check that a path never needs them."""
     for name in filter(None, names.split(",")):
         sys.modules[name] = None
 
 
 def worker(args):
-    _hide_modules(args.hide_modules)
+    """Runs one configuration in this process and prints its RESULT line."""
+    hide_modules(args.hide_modules)
     if args.backend == REFERENCE:
         result = _worker_reference(args)
     else:
         result = _worker_keras(args)
-    print("RESULT " + json.dumps(result), flush=True)
+    timing.emit(result)
 
 
 # ------------------------------------------------------------------ orchestration
-def _remat_arg(value):
+def remat_arg(value):
     """--remat's value as VGGSNN's `remat`: False, True or a chunk length."""
     if value in ("on", "off"):
         return value == "on"
@@ -252,7 +182,10 @@ def _remat_arg(value):
     raise SystemExit(f"--remat: expected on, off, both or an integer >= 1, got {value!r}")
 
 
-def _run_config(args, backend, model, jit, loss, timesteps, remat, policy):
+def run_config(args, backend, model, jit, loss, timesteps, remat, policy):
+    """Runs one configuration in a worker subprocess (a fresh interpreter under
+    KERAS_BACKEND=backend); `args` holds the sizes and options of main()'s parser.
+    Returns the worker's result with "wall_s", or {"error": ...}."""
     env = dict(os.environ)
     env["KERAS_BACKEND"] = backend if backend != REFERENCE else "torch"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -273,13 +206,10 @@ def _run_config(args, backend, model, jit, loss, timesteps, remat, policy):
                               timeout=args.timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {args.timeout} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
-            result["wall_s"] = time.perf_counter() - start
-            return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"error": " / ".join(tail)[-300:] or f"exit code {proc.returncode}"}
+    result = timing.parse_result(proc.stdout, proc.stderr, proc.returncode)
+    if "error" not in result:
+        result["wall_s"] = time.perf_counter() - start
+    return result
 
 
 def _fmt(value, spec):
@@ -390,7 +320,7 @@ def main(argv=None):
     remats = [r for item in args.remat.split(",")
               for r in (("off", "on") if item == "both" else (item,))]
     for r in remats:
-        _remat_arg(r)
+        remat_arg(r)
     if args.timesteps:
         timesteps = [int(t) for t in args.timesteps.split(",")]
     else:
@@ -418,7 +348,7 @@ def main(argv=None):
           flush=True)
     results = {}
     for config in configs:
-        result = _run_config(args, *config)
+        result = run_config(args, *config)
         results[config] = result
         backend, model, jit, loss, T, remat, policy = config
         print(f"  done {backend:10s} {model:8s} T={T} jit={jit} loss={loss} remat={remat} "

@@ -70,7 +70,7 @@ def test_hidden_module_reads_as_not_installed(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "kt_hidden_probe", raising=False)
     assert importlib.util.find_spec("kt_hidden_probe") is not None
-    train_step._hide_modules("kt_hidden_probe")
+    train_step.hide_modules("kt_hidden_probe")
     try:
         assert importlib.util.find_spec("kt_hidden_probe") is None
         with pytest.raises(ImportError):
@@ -89,7 +89,7 @@ def test_run_orders_rows_computes_ratios_and_skips_what_does_not_fit(monkeypatch
         return {"ms_per_step": ms[backend] * (2 if compiled else 1), "first_step_s": 1.0,
                 "peak_mib": 1.0, "wall_s": 1000.0 if compiled else 0.0}
 
-    monkeypatch.setattr(train_step, "_run_config", fake_run_config)
+    monkeypatch.setattr(train_step, "run_config", fake_run_config)
     rows = gpu_check.run(["vggsnn"], ["torch", "jax"], ["float32", "mixed_bfloat16"],
                          gpu_check.SIZES["cpu"], budget_s=600, torch_compile=True,
                          log=lambda _: None)

@@ -5,9 +5,13 @@
   tfds), and by the modules of ALLOWED_IMPORTS for the reason given there; the rest of the library uses keras.ops, so `import keras_trt` never imports a
   framework the user does not run and every module works on every backend;
 - no module is longer than 400 lines (one concept per file);
-- nothing private crosses a module boundary where it is forbidden: the recipes/ scripts
-  and keras_trt.experiments import no leading-underscore name, and neither they nor the
-  tests edit `sys.path` (the recipes are scripts over the installed library).
+- nothing private crosses a module boundary where it is forbidden: the scripts (recipes/,
+  benchmarks/, tools/) and keras_trt.experiments import no leading-underscore name (nor
+  reach one as `module._name`), and
+  neither the scripts nor the tests edit `sys.path` (the scripts run over the installed
+  library; a script's own folder is on sys.path already, which is how benchmarks/ share
+  setup_common.py and timing.py);
+- the scripts also keep to 400 lines.
 """
 
 import ast
@@ -26,6 +30,7 @@ ALLOWED_IMPORTS = {
     ("testing/nir_consumers.py", "jax"): _CONSUMERS,
 }
 MAX_LINES = 400
+SCRIPT_FOLDERS = ("recipes", "benchmarks", "tools")
 ALLOWED_LONG_FILES = {}   # relative path -> reason; empty: every module fits
 
 
@@ -114,30 +119,81 @@ def private_imports(source):
     return found
 
 
+def private_attribute_uses(source):
+    """`module._name` where `module` is a name this source imports (a private helper of
+    another module reached through its module): `import m; m._x()`."""
+    tree = ast.parse(source)
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules |= {a.asname or a.name for a in node.names}
+    return sorted(f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                  and node.value.id in modules and node.attr.startswith("_")
+                  and not node.attr.startswith("__"))
+
+
+def _is_sys_path(node):
+    return (isinstance(node, ast.Attribute) and node.attr == "path"
+            and getattr(node.value, "id", None) == "sys")
+
+
 def sys_path_edits(source):
-    """Lines that change sys.path (insert, append, extend, assignment)."""
-    return [node.lineno for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Attribute) and node.attr in ("insert", "append", "extend")
-            and isinstance(node.value, ast.Attribute) and node.value.attr == "path"
-            and getattr(node.value.value, "id", None) == "sys"]
+    """Lines that change sys.path (insert, append, extend, assignment to it or a slice)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Attribute) and node.attr in ("insert", "append", "extend")
+                and _is_sys_path(node.value)):
+            lines.append(node.lineno)
+        elif isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_is_sys_path(t) or (isinstance(t, ast.Subscript) and _is_sys_path(t.value))
+                   for t in targets):
+                lines.append(node.lineno)
+    return sorted(lines)
+
+
+def _scripts():
+    """The scripts over the library: recipes/, benchmarks/ and tools/."""
+    return sorted(p for folder in SCRIPT_FOLDERS for p in (ROOT / folder).glob("*.py"))
 
 
 def test_the_private_import_finders_see_every_form():
     assert private_imports("from a import _b, c\nimport x._y\nfrom _p import q\n") == [
         "a._b", "x._y", "_p"]
     assert sys_path_edits("import sys\nsys.path.insert(0, 'x')\nsys.path.append('y')\n") == [2, 3]
+    assert sys_path_edits("import sys\nsys.path[:0] = ['x']\nsys.path += ['y']\n"
+                          "sys.path = []\npath.insert(0, 'z')\n") == [2, 3, 4]
+    assert private_imports("from . import timing\nimport setup_common as _s\n") == []
+    assert private_attribute_uses("import a\nfrom b import c\na._x(); c._y; a.__doc__\n"
+                                  "d._z\n") == ["a._x", "c._y"]
 
 
-def test_recipes_and_experiments_import_public_names_only():
-    paths = sorted((ROOT / "recipes").glob("*.py")) + sorted(
-        (PACKAGE / "experiments").rglob("*.py"))
+def test_the_scripts_are_found():
+    names = {p.relative_to(ROOT).as_posix() for p in _scripts()}
+    assert {"benchmarks/train_step.py", "benchmarks/timing.py",
+            "tools/measure_nir_consumers.py"} <= names
+    assert any(name.startswith("recipes/") for name in names)
+
+
+def test_scripts_and_experiments_import_public_names_only():
+    paths = _scripts() + sorted((PACKAGE / "experiments").rglob("*.py"))
     offenders = {str(p.relative_to(ROOT)): found for p in paths
-                 if (found := private_imports(p.read_text()))}
+                 if (found := private_imports(p.read_text())
+                     + private_attribute_uses(p.read_text()))}
     assert not offenders, offenders
 
 
-def test_recipes_and_tests_leave_sys_path_alone():
-    paths = sorted((ROOT / "recipes").glob("*.py")) + sorted((ROOT / "tests").rglob("*.py"))
+def test_scripts_and_tests_leave_sys_path_alone():
+    paths = _scripts() + sorted((ROOT / "tests").rglob("*.py"))
     offenders = {str(p.relative_to(ROOT)): lines for p in paths
                  if (lines := sys_path_edits(p.read_text()))}
     assert not offenders, offenders
+
+
+def test_no_script_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in _scripts()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"split these scripts (over {MAX_LINES} lines): {long}"
