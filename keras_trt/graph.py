@@ -56,7 +56,6 @@ class Call:
     node: int
     inputs: tuple
     outputs: tuple
-    config: dict = dataclasses.field(compare=False, repr=False)
 
 
 class LayerGraph:
@@ -81,7 +80,8 @@ class LayerGraph:
         return [ref.layer for call in self.calls_of(name) for ref in call.inputs]
 
     def consumers(self, name):
-        """The calls that read an output of layer `name`."""
+        """The calls that read an output of layer `name` (a call reading two of them is
+        listed twice)."""
         return list(self._consumers.get(name, []))
 
     def call_counts(self):
@@ -126,9 +126,8 @@ def layer_graph(model):
         known = read.setdefault((ref.layer, ref.node), {})
         if known.get(ref.index) is None or known[ref.index].shape is None:
             known[ref.index] = ref
-    calls = [Call(name, node, refs,
-                  tuple(read.get((name, node), {})[i]
-                        for i in sorted(read.get((name, node), {}))), by_name[name])
+    calls = [Call(name, node, refs, tuple(ref for _, ref in sorted(
+                 read.get((name, node), {}).items())))
              for (name, node), refs in raw.items()]
     return LayerGraph(_topological(calls), inputs, outputs)
 
