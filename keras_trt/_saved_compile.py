@@ -35,11 +35,12 @@ import copy
 
 import keras
 
+from keras_trt._keras_compat import BACKEND_OPTIMIZER_MODULE_PREFIX
+
 __all__ = ["config_to_save", "config_for_this_backend", "BACKEND_KEY"]
 
 # The backend an explicit jit_compile was chosen on (only written with True or False).
 BACKEND_KEY = "jit_compile_backend"
-_BACKEND_OPTIMIZERS = "keras.src.backend."
 
 
 def config_to_save(config, requested_jit_compile="auto"):
@@ -76,7 +77,7 @@ def _portable_optimizer(serialized):
         return serialized
     serialized = {key: _portable_optimizer(value) for key, value in serialized.items()}
     module = serialized.get("module")
-    if isinstance(module, str) and module.startswith(_BACKEND_OPTIMIZERS) and \
+    if isinstance(module, str) and module.startswith(BACKEND_OPTIMIZER_MODULE_PREFIX) and \
             ".optimizers" in module and \
             hasattr(keras.optimizers, str(serialized.get("class_name"))):
         serialized["module"] = "keras.optimizers"

@@ -31,6 +31,7 @@ from keras import ops
 
 from keras_trt import _labels as labels_lib
 from keras_trt import precision
+from keras_trt._keras_compat import metric_direction, set_metric_direction
 
 __all__ = ["TemporalAccuracy", "TemporalCrossEntropy", "TimeAveraged"]
 
@@ -79,7 +80,7 @@ class TemporalAccuracy(keras.metrics.MeanMetricWrapper):
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(fn=temporal_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
+        set_metric_direction(self, "up")
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
@@ -91,7 +92,7 @@ class TemporalCrossEntropy(keras.metrics.MeanMetricWrapper):
 
     def __init__(self, name="mean_logit_crossentropy", dtype=None):
         super().__init__(fn=temporal_cross_entropy, name=name, dtype=dtype)
-        self._direction = "down"
+        set_metric_direction(self, "down")
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
@@ -133,7 +134,7 @@ class TimeAveraged(keras.metrics.Metric):
         super().__init__(name=name or resolved.name, dtype=dtype or resolved.dtype)
         self.metric = resolved
         # Callbacks (EarlyStopping, ModelCheckpoint in "auto" mode) read the direction.
-        self._direction = getattr(resolved, "_direction", None)
+        set_metric_direction(self, metric_direction(resolved))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         logits = _time_averaged_logits(y_pred, f"TimeAveraged({self.metric.name})")

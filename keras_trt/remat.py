@@ -58,6 +58,7 @@ from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import precision
 from keras_trt._neuron_dynamics import lif_multistep
+from keras_trt.graph import layer_graph
 
 __all__ = ["Remat"]
 
@@ -151,15 +152,13 @@ class Remat(keras.layers.Wrapper):
 def _chunkable_chain(block):
     """The layers of `block` in order, checked to be per-frame layers, at most one
     TemporalBatchNorm and LIF layers after it; raises a ValueError otherwise."""
-    layers = [block] if not isinstance(block, keras.Model) else [
-        layer for layer in block.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if isinstance(block, keras.Model) and not isinstance(block, keras.Sequential):
-        for layer in layers:
-            if len(layer._inbound_nodes) != 1 or \
-                    len(layer._inbound_nodes[0].input_tensors) != 1:
-                raise ValueError(
-                    f"Remat: `time_chunk` needs a block whose layers form a chain (one "
-                    f"input each, used once); layer {layer.name!r} of {block.name!r} is not.")
+    if isinstance(block, keras.Sequential):
+        layers = [layer for layer in block.layers
+                  if not isinstance(layer, keras.layers.InputLayer)]
+    elif isinstance(block, keras.Model):
+        layers = _functional_chain(block)
+    else:
+        layers = [block]
     norms = 0
     for layer in layers:
         if isinstance(layer, kt_layers.TemporalBatchNorm):
@@ -175,6 +174,31 @@ def _chunkable_chain(block):
                 f"at most one TemporalBatchNorm and non-stateful LIF layers after it; "
                 f"layer {layer.name!r} ({type(layer).__name__}) of {block.name!r} does "
                 f"not fit there.")
+    return layers
+
+
+def _functional_chain(block):
+    """The layers of functional `block` from input to output if each reads the one
+    before it, once; raises a ValueError otherwise."""
+    try:
+        graph = layer_graph(block)
+    except TypeError:
+        raise ValueError(f"Remat: `time_chunk` needs a keras.Sequential or functional "
+                         f"block; {block.name!r} is subclassed.") from None
+    previous, layers = graph.inputs, []
+    for call in graph.calls:
+        layer = block.get_layer(call.layer)
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if list(call.inputs) != list(previous) or len(graph.calls_of(call.layer)) != 1:
+            raise ValueError(
+                f"Remat: `time_chunk` needs a block whose layers form a chain (one "
+                f"input each, used once); layer {layer.name!r} of {block.name!r} is not.")
+        previous = call.outputs
+        layers.append(layer)
+    if len(graph.inputs) != 1 or list(previous) != list(graph.outputs):
+        raise ValueError(f"Remat: `time_chunk` needs a block with one input and one "
+                         f"output that chains its layers; {block.name!r} does not.")
     return layers
 
 

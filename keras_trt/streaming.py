@@ -48,6 +48,7 @@ import keras
 
 from keras_trt import layers as layers_lib
 from keras_trt import neurons
+from keras_trt.graph import layer_graph
 
 __all__ = ["streaming_model", "reset_states", "is_streaming"]
 
@@ -60,34 +61,15 @@ def _registered_name(layer_config):
     return layer_config.get("registered_name") or layer_config.get("class_name")
 
 
-def _parents(layer_config):
-    """Names of the layers whose outputs `layer_config`'s inbound nodes consume."""
-    found = []
-
-    def visit(value):
-        if isinstance(value, dict):
-            history = value.get("config", {}).get("keras_history") \
-                if value.get("class_name") == "__keras_tensor__" else None
-            if history:
-                found.append(history[0])
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                visit(item)
-
-    visit(layer_config.get("inbound_nodes", []))
-    return found
-
-
-def _static_inputs(layer_configs):
+def _static_inputs(model_config):
     """Names of the input layers that reach a RepeatTime (inputs without a time axis)."""
-    by_name = {c["name"]: c for c in layer_configs}
+    graph = layer_graph(model_config)
+    by_name = {c["name"]: c for c in model_config["layers"]}
     static = set()
-    for config in layer_configs:
+    for config in model_config["layers"]:
         if _registered_name(config) != "keras_trt>RepeatTime":
             continue
-        stack, seen = list(_parents(config)), set()
+        stack, seen = graph.parents(config["name"]), set()
         while stack:
             name = stack.pop()
             if name in seen or name not in by_name:
@@ -95,7 +77,7 @@ def _static_inputs(layer_configs):
             seen.add(name)
             if by_name[name]["class_name"] == "InputLayer":
                 static.add(name)
-            stack.extend(_parents(by_name[name]))
+            stack.extend(graph.parents(name))
     return static
 
 
@@ -147,7 +129,7 @@ def streaming_model(model, batch_size=1):
     timesteps = _model_timesteps(model)
     if timesteps is None:
         timesteps = _timesteps_from_layers(model)
-    static = _static_inputs(config["layers"])
+    static = _static_inputs(config)
     for layer_config in config["layers"]:
         layer_config.pop("build_config", None)  # rebuilt for the new shapes
         name = _registered_name(layer_config)

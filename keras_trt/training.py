@@ -30,10 +30,6 @@ model.compile(optimizer="adam", loss=kt.losses.TRTLoss(eta=0.05, lam=1e-5, decay
 """
 
 import keras
-# Keras exports neither the class of functional models nor its test for the arguments
-# that build one; both are stable since Keras 3.0.
-from keras.src.models.functional import Functional
-from keras.src.models.model import functional_init_arguments
 
 from keras_trt import _compile_metrics as compile_metrics
 from keras_trt import _labels as labels_lib
@@ -41,6 +37,7 @@ from keras_trt import _model_inputs as model_inputs
 from keras_trt import _saved_compile as saved_compile
 from keras_trt import backend, distribute, precision, regularizers
 from keras_trt import losses as losses_lib
+from keras_trt._keras_compat import Functional, functional_init_arguments
 
 __all__ = ["SpikingModel"]
 

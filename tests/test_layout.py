@@ -197,3 +197,63 @@ def test_no_script_over_400_lines():
     long = {str(p.relative_to(ROOT)): n for p in _scripts()
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"split these scripts (over {MAX_LINES} lines): {long}"
+
+
+KERAS_COMPAT = "_keras_compat.py"   # the one module that may use Keras internals
+# Keras' internal graph attributes; keras_trt.graph reads the graph from get_config().
+KERAS_GRAPH_INTERNALS = ("_inbound_nodes", "_outbound_nodes", "_keras_history")
+
+
+def keras_src_imports(source):
+    """The `keras.src` modules that `source` imports (any form, as `framework_imports`)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+        elif isinstance(node, ast.Call) and node.args and isinstance(
+                node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("import_module", "__import__"):
+                found.append(node.args[0].value)
+    return [name for name in found if name == "keras.src" or name.startswith("keras.src.")]
+
+
+def attribute_uses(source, names):
+    """`(line, attribute)` of every `x.<name>` and `getattr(x, "<name>")` in `source`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") in (
+                "getattr", "setattr", "hasattr") and len(node.args) >= 2 and isinstance(
+                node.args[1], ast.Constant) and node.args[1].value in names:
+            found.append((node.lineno, node.args[1].value))
+    return found
+
+
+def test_the_keras_internals_finders_see_every_form():
+    source = ("import keras.src.models\nfrom keras.src.models import functional\n"
+              "importlib.import_module('keras.src.backend')\nimport keras\n"
+              "from keras import ops\n"
+              "def f(t):\n    return t._keras_history, getattr(t, '_inbound_nodes')\n")
+    assert keras_src_imports(source) == ["keras.src.models", "keras.src.models",
+                                         "keras.src.backend"]
+    assert attribute_uses(source, KERAS_GRAPH_INTERNALS) == [
+        (7, "_keras_history"), (7, "_inbound_nodes")]
+
+
+def test_only_the_compat_module_imports_keras_src():
+    offenders = {_relative(p): found for p in _modules() if _relative(p) != KERAS_COMPAT
+                 and (found := keras_src_imports(p.read_text()))}
+    assert not offenders, (f"import Keras internals through keras_trt/{KERAS_COMPAT} "
+                           f"(one documented, tested entry each): {offenders}")
+
+
+def test_no_module_reads_keras_graph_internals():
+    offenders = {_relative(p): found for p in _modules()
+                 if (found := attribute_uses(p.read_text(), KERAS_GRAPH_INTERNALS))}
+    assert not offenders, ("follow a model's graph with keras_trt.graph.layer_graph "
+                           f"(public get_config()): {offenders}")

@@ -30,7 +30,7 @@ from keras_trt.analysis.curves import ema, read_csv_log
 from keras_trt.analysis.early_exit import (early_exit, early_exit_from_logits,
                                            save_early_exit_csv)
 from keras_trt.analysis.energy import energy_report, format_energy_table, plot_energy
-from keras_trt.analysis.firing_rates import firing_rates, lif_layers, synaptic_operations
+from keras_trt.analysis.firing_rates import firing_rates, lif_layers
 from keras_trt.analysis.fisher import fisher_information, information_centroid, prefix_losses
 from keras_trt.analysis.fisher_epochs import (fisher_over_epochs, plot_fisher_over_epochs,
                                               read_fisher_csv)
@@ -39,6 +39,7 @@ from keras_trt.analysis.landscape import (evaluate_loss, filter_normalize, loss_
 from keras_trt.analysis.penalty_share import penalty_share, run_penalty_share
 from keras_trt.analysis.sensitivity import (format_sensitivity_table, parse_run_label,
                                             plot_sensitivity, read_study_runs, sensitivity)
+from keras_trt.analysis.synapses import synaptic_operations
 from keras_trt.analysis.statistics import (bootstrap_interval, mean_interval, mean_std,
                                            paired_difference, t_quantile)
 from keras_trt.analysis.timestep_accuracy import prefix_mean_accuracy, timestep_accuracy

@@ -47,8 +47,9 @@ import numpy as np
 
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
-from keras_trt.analysis.firing_rates import (_graph_calls, _macs, _weight_layer,
-                                             firing_rates)
+from keras_trt.analysis.firing_rates import firing_rates
+from keras_trt.analysis.synapses import dense_macs, weight_layer
+from keras_trt.graph import layer_graph
 
 __all__ = ["energy_report", "format_energy_table", "plot_energy", "HOROWITZ_45NM_FP32"]
 
@@ -90,32 +91,29 @@ def energy_report(model, data=None, rates=None, e_mac=HOROWITZ_45NM_FP32["e_mac"
             energies, or a model without a layer graph (subclassed or Sequential).
     """
     e_mac, e_ac = _check_energy("e_mac", e_mac), _check_energy("e_ac", e_ac)
-    calls = _graph_calls(model)
-    if calls is None:
+    try:
+        graph = layer_graph(model)
+    except TypeError:
         raise ValueError("energy_report needs a functional model (a layer graph in its "
-                         f"config); '{model.name}' is subclassed or Sequential.")
+                         f"config); '{model.name}' is subclassed or Sequential.") from None
     if rates is None:
         if data is None:
             raise ValueError("energy_report: pass `data` (to measure the firing rates) or "
                              "`rates`.")
         rates = firing_rates(model, data, steps=steps, batch_size=batch_size)
     rates = {name: float(np.mean(rate)) for name, rate in rates.items()}
-    producers, input_shapes = {}, {}
-    for name, tensors in calls:
-        producers.setdefault(name, []).extend(t["keras_history"][0] for t in tensors)
-        if tensors:
-            input_shapes.setdefault(name, tuple(tensors[0]["shape"]))
     layers = {}
-    for name, _ in calls:
+    for call in graph.calls:
+        name = call.layer
         if name in layers:
             continue
         layer = model.get_layer(name)
-        if _weight_layer(layer) is None:
+        if weight_layer(layer) is None:
             continue
-        output_shape = layer.compute_output_shape(input_shapes[name])
-        macs = float(_macs(layer, output_shape))
+        output_shape = layer.compute_output_shape(call.inputs[0].shape)
+        macs = float(dense_macs(layer, output_shape))
         steps_run = _timesteps(layer, output_shape)
-        spike_sources, real = _sources(model, producers, name)
+        spike_sources, real = _sources(model, graph, name)
         missing = [s for s in spike_sources if s not in rates]
         if missing:
             raise ValueError(f"energy_report: no firing rate for the LIF layers {missing} "
@@ -145,11 +143,11 @@ def _timesteps(layer, output_shape):
     return int(output_shape[1]) if over_time and output_shape[1] else 1
 
 
-def _sources(model, producers, name):
+def _sources(model, graph, name):
     """(LIF layers, other real-valued producers) that feed layer `name`, followed back
     through weightless layers."""
     spikes, real, seen = [], [], set()
-    stack = list(producers.get(name, []))
+    stack = graph.parents(name)
     while stack:
         producer = stack.pop(0)
         if producer in seen:
@@ -158,12 +156,12 @@ def _sources(model, producers, name):
         layer = model.get_layer(producer)
         if isinstance(layer, neurons.LIF):
             spikes.append(producer)
-        elif (isinstance(layer, _REAL_VALUED) or _weight_layer(layer) is not None
+        elif (isinstance(layer, _REAL_VALUED) or weight_layer(layer) is not None
                 or isinstance(getattr(layer, "layer", None), _REAL_VALUED)
-                or not producers.get(producer)):
+                or not graph.parents(producer)):
             real.append(producer)
         else:
-            stack.extend(producers[producer])
+            stack.extend(graph.parents(producer))
     return spikes, real
 
 

@@ -1,4 +1,4 @@
-"""Average spike firing rates (ASFR) of every LIF layer and the synaptic operations they imply.
+"""Average spike firing rates (ASFR) of every LIF layer.
 
 `firing_rates(model, data)` runs the model in inference mode and returns, for every LIF
 layer (any `keras_trt.LIF`, `IF` included) in execution order, the mean of its spike tensor
@@ -6,21 +6,8 @@ over batch, time and neurons: the fraction of (sample, timestep, neuron) slots h
 spike (docs/method.md, Firing rates; the reference collects the spike tensors with forward hooks
 and leaves the averaging to the user).
 
-`synaptic_operations(model, rates)` turns rates into synaptic operations (SOPs) per sample,
-the usual energy proxy of SNN papers. Definition used here: for every LIF layer l and every
-weight layer W (a layer with a `kernel`: Conv, Dense, ...) that receives l's spikes,
-possibly through weightless layers (pooling, padding, flatten, reshape, dropout, Add, ...):
-
-    SOPs(l -> W) = rate_l * MACs(W)
-
-where MACs(W) is the dense multiply-accumulate count of W for one sample over all T
-timesteps. When W reads the spikes directly, MACs(W) = N_l * fanout_W * T (N_l neurons,
-fanout_W the average number of outputs each input feeds), so SOPs = rate_l * N_l *
-fanout_W * T = the expected number of spike-triggered accumulations, summed over T. With
-pooling in between it assumes the pooled input is non-zero as often as the spikes. The
-first layer (fed by the encoded input, not by spikes) and the BatchNorm/LIF arithmetic are
-not counted. A spike reaching W through an Add of two spike tensors counts once per
-operand (SEW's ADD: 1 + 1 spikes = 2 accumulations).
+`synaptic_operations(model, rates)` (defined in `keras_trt.analysis.synapses`) turns
+the rates into synaptic operations (SOPs) per sample.
 
 ```python
 import numpy as np, keras
@@ -53,6 +40,9 @@ from keras import ops
 
 from keras_trt import neurons
 from keras_trt.analysis._batches import iterate_batches, num_batches
+# defined in synapses.py; kept importable from here, where it was first
+from keras_trt.analysis.synapses import synaptic_operations
+from keras_trt.graph import layer_graph
 
 __all__ = ["firing_rates", "synaptic_operations", "lif_layers"]
 
@@ -229,119 +219,9 @@ def firing_rates(model, data, steps=None, per_timestep=False, batch_size=32, ver
     return rates
 
 
-# ------------------------------------------------------------------------------- SOPs
-def _weight_layer(layer):
-    """The layer holding a synaptic `kernel` (unwrapping TimeDistributed), or None."""
-    inner = getattr(layer, "layer", None)
-    for candidate in (layer, inner):
-        if candidate is not None and getattr(candidate, "kernel", None) is not None \
-                and not isinstance(candidate, keras.Model):
-            return candidate
-    return None
-
-
-def _macs(layer, output_shape):
-    """Dense multiply-accumulates of `layer` for one sample (all timesteps)."""
-    weight = _weight_layer(layer)
-    kernel = weight.kernel
-    channels_first = getattr(weight, "data_format", "channels_last") == "channels_first"
-    out = list(output_shape[1:])
-    out_channels_axis = -1
-    if channels_first:
-        # Under a time wrapper the frame's channel axis is axis 2 of (B, T, C, ...).
-        out_channels_axis = 1 if weight is not layer else 0
-    out_channels = out[out_channels_axis]
-    return math.prod(out) * math.prod(kernel.shape) / out_channels
-
-
-def _tensor_configs(value):
-    """The serialized KerasTensors (their configs) in a serialized call's arguments."""
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            yield value["config"]
-            return
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensor_configs(item)
-
-
-def _graph_calls(model):
-    """`[(layer name, [serialized input tensors])]`, one entry per call of a layer in
-    the functional `model`, or None when the model has no functional config.
-
-    The layer graph is read from `model.get_config()`, the public serialization of a
-    functional model (what `.keras` files store): every layer lists its calls
-    ("inbound_nodes") with their input tensors, and each of those names the layer that
-    produced it ("keras_history") and its shape. Keras must keep reading this format to
-    load saved models, where the graph attributes of layers are internal and change
-    between releases.
-    """
-    try:
-        config = model.get_config()
-    except NotImplementedError:  # a subclassed model without a config
-        return None
-    layers = config.get("layers") if isinstance(config, dict) else None
-    if not layers or any("inbound_nodes" not in layer for layer in layers):
-        return None  # subclassed, or Sequential (whose config lists no graph)
-    return [(layer["name"], list(_tensor_configs(node)))
-            for layer in layers for node in layer["inbound_nodes"]]
-
-
 def _calls_in_graph(model):
-    """`{layer name: number of calls}` in a functional model ({} if it has no config)."""
+    """`{layer name: number of calls}` in a functional model ({} without a layer graph)."""
     try:
-        calls = _graph_calls(model) or []
-    except (NotImplementedError, TypeError, ValueError):  # an unserializable layer: no check
-        calls = []
-    counts = {}
-    for name, _ in calls:
-        counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def synaptic_operations(model, rates):
-    """SOPs per sample implied by `rates` (from `firing_rates`); see the module docstring.
-
-    Args:
-        model: a functional keras model (the layer graph is followed from each LIF).
-        rates: `{LIF layer name: rate}` as returned by `firing_rates` (floats, or (T,)
-            arrays, which are averaged over T).
-
-    Returns:
-        `{"per_layer": {lif name: SOPs per sample}, "targets": {lif name: [weight layer
-        names]}, "total": float}`.
-    """
-    calls = _graph_calls(model)
-    if calls is None:
-        raise ValueError("synaptic_operations needs a functional model (a layer graph "
-                         f"in its config); '{model.name}' is subclassed or Sequential.")
-    # producer name -> [(consumer name, the consumer's input shape in that call)]
-    consumers = {}
-    for name, tensors in calls:
-        for tensor in tensors:
-            consumers.setdefault(tensor["keras_history"][0], []).append(
-                (name, tuple(tensors[0]["shape"])))
-    lifs = {layer.name for layer in model.layers if isinstance(layer, neurons.LIF)}
-    per_layer, targets = {}, {}
-    for name, rate in rates.items():
-        if name not in lifs:
-            raise ValueError(f"synaptic_operations: '{name}' is not a LIF layer of "
-                             f"'{model.name}' (nested models are not followed).")
-        rate = float(np.mean(rate))
-        found, seen = {}, set()
-        stack = list(consumers.get(name, []))
-        while stack:
-            consumer, input_shape = stack.pop()
-            if consumer in seen:
-                continue
-            seen.add(consumer)
-            layer = model.get_layer(consumer)
-            if _weight_layer(layer) is not None:
-                found[consumer] = _macs(layer, layer.compute_output_shape(input_shape))
-            elif not isinstance(layer, neurons.LIF):
-                stack.extend(consumers.get(consumer, []))
-        per_layer[name] = rate * sum(found.values())
-        targets[name] = sorted(found)
-    return {"per_layer": per_layer, "targets": targets,
-            "total": float(sum(per_layer.values()))}
+        return layer_graph(model).call_counts()
+    except (NotImplementedError, TypeError, ValueError):  # no graph, or unserializable
+        return {}

@@ -75,6 +75,7 @@ import numpy as np
 
 from keras_trt import backend as backend_lib
 from keras_trt import distribute
+from keras_trt._keras_compat import set_initial_epoch
 from keras_trt.atomic_io import write_json_atomic
 
 __all__ = ["ExactResume", "STATE_FILE"]
@@ -285,7 +286,7 @@ class ExactResume(keras.callbacks.Callback):
         epoch = int(state["epoch"])
         if self._passes is not None:
             self._passes.advance_to(int(state.get("data_passes") or 0))
-        self.model._initial_epoch = epoch   # how Keras' BackupAndRestore resumes fit
+        set_initial_epoch(self.model, epoch)   # how Keras' BackupAndRestore resumes fit
         self.initial_epoch = self.epochs_completed = epoch
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
@@ -296,9 +297,9 @@ class ExactResume(keras.callbacks.Callback):
             print(f"ExactResume: resuming {self.directory} after epoch {epoch}")
 
     def on_train_end(self, logs=None):
-        # Keras keeps `_initial_epoch` on the model; a later fit without this callback
+        # Keras keeps the resumed epoch on the model; a later fit without this callback
         # must start where its caller says.
-        self.model._initial_epoch = None
+        set_initial_epoch(self.model, None)
 
     # --------------------------------------------------------------------- save
     def on_epoch_begin(self, epoch, logs=None):

@@ -201,7 +201,7 @@ class _LayerConverters:
                              "last (channel) axis.")
         target = self.nodes.get(value.sources[0]) if len(value.sources) == 1 else None
         if (not isinstance(target, (self.nir.Conv2d, self.nir.Affine, self.nir.Linear))
-                or self.consumers.get(id(tensor), 0) != 1 or value.pad != (0, 0)):
+                or self.consumers.get(tensor, 0) != 1 or value.pad != (0, 0)):
             raise ValueError(
                 f"to_nir: {type(layer).__name__} '{layer.name}' can be exported only folded "
                 "into the Conv2D or Dense layer right before it (whose output nothing else "

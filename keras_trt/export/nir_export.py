@@ -57,6 +57,7 @@ from keras_trt import neurons
 from keras_trt.export._nir import require_nir
 from keras_trt.export._nir_layers import _LayerConverters, _nir_shape, _Value
 from keras_trt.export.nir_targets import for_target, target_dt
+from keras_trt.graph import layer_graph
 
 __all__ = ["to_nir"]
 
@@ -67,33 +68,6 @@ _TIME_WRAPPERS = (kt_layers.TimeDistributed, keras.layers.TimeDistributed)
 
 def _node_name(name):
     return re.sub(r"\W", "_", name)
-
-
-def _history(tensor):
-    history = getattr(tensor, "_keras_history", None)
-    if history is None:
-        raise TypeError("to_nir: `model` must be a functional Keras model (built with "
-                        "keras.Input and keras.Model(inputs, outputs)).")
-    return history
-
-
-def _topological_calls(model):
-    """[(layer, input tensors, output tensors)] of the functional graph, inputs first."""
-    order, seen = [], set()
-
-    def visit(tensor):
-        operation, node_index, _ = _history(tensor)
-        node = operation._inbound_nodes[node_index]
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        for parent in node.input_tensors:
-            visit(parent)
-        order.append((operation, list(node.input_tensors), list(node.output_tensors)))
-
-    for output in model.outputs:
-        visit(output)
-    return order
 
 
 class _Exporter(_LayerConverters):
@@ -119,7 +93,7 @@ class _Exporter(_LayerConverters):
         return name
 
     def value(self, tensor):
-        return self.values[id(tensor)]
+        return self.values[tensor]
 
     def export(self):
         model = self.model
@@ -129,25 +103,25 @@ class _Exporter(_LayerConverters):
         if not self.dt > 0:
             raise ValueError(f"to_nir: `dt` must be > 0 (seconds per timestep), got {self.dt}.")
         try:
-            inputs, outputs = model.inputs, model.outputs
-        except (AttributeError, ValueError):
-            inputs = outputs = None
-        if not inputs or not outputs:
+            graph = layer_graph(model)
+        except TypeError:
             raise TypeError(f"to_nir: model '{model.name}' is not functional; build it "
-                            "with keras.Input and keras.Model(inputs, outputs).")
+                            "with keras.Input and keras.Model(inputs, outputs).") from None
+        inputs, outputs = graph.inputs, graph.outputs
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"to_nir: model '{model.name}' must have one input and one "
                              f"output, got {len(inputs)} and {len(outputs)}.")
-        calls = _topological_calls(model)
+        calls = [(model.get_layer(call.layer), list(call.inputs), list(call.outputs))
+                 for call in graph.calls]
         for _, call_inputs, _ in calls:
             for tensor in call_inputs:
-                self.consumers[id(tensor)] = self.consumers.get(id(tensor), 0) + 1
+                self.consumers[tensor] = self.consumers.get(tensor, 0) + 1
         for layer, call_inputs, call_outputs in calls:
             if isinstance(layer, keras.layers.InputLayer):
                 self.input_layer(call_outputs[0], calls)
                 continue
             value = self.layer(layer, [self.value(t) for t in call_inputs], call_inputs)
-            self.values[id(call_outputs[0])] = value
+            self.values[call_outputs[0]] = value
         out = self.value(outputs[0])
         self.no_pending_pad(out, _Named("output"))
         self.add_node("output", self.nir.Output(output_type=np.array(_nir_shape(out.frame))),
@@ -158,7 +132,7 @@ class _Exporter(_LayerConverters):
 
     def input_layer(self, tensor, calls):
         shape = tuple(tensor.shape[1:])
-        users = [layer for layer, ins, _ in calls if any(t is tensor for t in ins)]
+        users = [layer for layer, ins, _ in calls if tensor in ins]
         self.static = bool(users) and all(isinstance(u, kt_layers.RepeatTime) for u in users)
         if self.static:
             # the output's time axis: a stem run once (RepeatTime(1) + TileTime) repeats later
@@ -178,7 +152,7 @@ class _Exporter(_LayerConverters):
         value = _Value([], frame)
         name = self.add_node("input", self.nir.Input(input_type=np.array(_nir_shape(frame))),
                              value)
-        self.values[id(tensor)] = _Value([name], frame)
+        self.values[tensor] = _Value([name], frame)
 
     def layer(self, layer, ins, tensors):
         if isinstance(layer, neurons.LIF):

@@ -15,6 +15,9 @@ small = kt.models.VGGSNN(num_classes=10, input_shape=(10, 48, 48, 2), widths=(16
 ```
 """
 
+import numbers
+import warnings
+
 import keras
 
 from keras_trt import remat as remat_lib
@@ -37,6 +40,7 @@ def VGGSNN(
     time_loop="auto",
     widths=VGGSNN_WIDTHS,
     remat=False,
+    remat_time_chunk=None,
     name="vggsnn",
 ):
     """Builds VGGSNN as a functional `keras_trt.SpikingModel`.
@@ -57,9 +61,10 @@ def VGGSNN(
             block outputs only, for one more forward pass per step. Same values and
             gradients. Each block (conv, tdBN, LIF, pool) becomes a sub-model
             `block{i}` inside a `block{i}_remat` layer; the weights keep their order.
-            An integer n also recomputes each block n timesteps at a time
-            (`keras_trt.Remat(time_chunk=n)`): memory nearly flat in T, for a second
-            pass over the convolutions; equal to float rounding.
+            (Deprecated: an integer n means `remat=True, remat_time_chunk=n`.)
+        remat_time_chunk: None, or with `remat=True` an integer n >= 1: recompute each
+            block n timesteps at a time (`keras_trt.Remat(time_chunk=n)`): memory nearly
+            flat in T, for a second pass over the convolutions; equal to float rounding.
         name: the model name.
 
     Returns:
@@ -69,11 +74,7 @@ def VGGSNN(
     1), `flatten`, `classifier`. Note that the flatten order is (H, W, C), not PyTorch's
     (C, H, W): it only matters when porting the classifier weights.
     """
-    if not isinstance(remat, bool) and (
-            not isinstance(remat, int) or remat < 1):
-        raise ValueError(f"VGGSNN: `remat` must be True, False or an integer >= 1 "
-                         f"(timesteps per recomputed chunk), got {remat!r}.")
-    time_chunk = None if isinstance(remat, bool) else remat
+    remat, time_chunk = _remat_settings(remat, remat_time_chunk)
     widths = tuple(int(w) for w in widths)
     if not widths or any(w < 1 for w in widths):
         raise ValueError(f"VGGSNN: `widths` must be a non-empty sequence of positive "
@@ -116,3 +117,26 @@ def VGGSNN(
     x = _blocks._td(keras.layers.Flatten(name="flatten"))(x)
     outputs = _blocks.time_dense(x, num_classes, name="classifier")
     return training.SpikingModel(inputs, outputs, name=name)
+
+
+def _remat_settings(remat, time_chunk):
+    """(remat, time chunk) from `VGGSNN`'s arguments, with the deprecated integer form
+    `remat=n` read as `remat=True, remat_time_chunk=n`."""
+    if not isinstance(remat, bool) and isinstance(remat, numbers.Integral) and remat >= 1 \
+            and time_chunk is None:
+        warnings.warn(f"VGGSNN(remat={remat}) is deprecated; use VGGSNN(remat=True, "
+                      f"remat_time_chunk={remat}).", DeprecationWarning, stacklevel=3)
+        return True, int(remat)
+    if not isinstance(remat, bool):
+        raise ValueError(f"VGGSNN: `remat` must be True or False (recompute each block in "
+                         f"the backward pass), got {remat!r}; a time-chunk size goes in "
+                         "`remat_time_chunk`.")
+    if time_chunk is None:
+        return remat, None
+    if isinstance(time_chunk, bool) or not isinstance(time_chunk, numbers.Integral) \
+            or time_chunk < 1:
+        raise ValueError(f"VGGSNN: `remat_time_chunk` must be None or an integer >= 1 "
+                         f"(timesteps per recomputed chunk), got {time_chunk!r}.")
+    if not remat:
+        raise ValueError(f"VGGSNN: `remat_time_chunk={time_chunk}` needs `remat=True`.")
+    return remat, int(time_chunk)

@@ -152,12 +152,48 @@ def test_time_chunk_rejects_bad_values(bad):
 def test_time_chunk_rejects_a_block_it_cannot_cut():
     with pytest.raises(ValueError, match="`time_chunk` needs a block of per-frame layers"):
         kt.Remat(keras.Sequential([kt.LIF(), kt.TemporalBatchNorm()]), time_chunk=2)
-    with pytest.raises(ValueError, match="`remat` must be True, False or an integer"):
+    with pytest.raises(ValueError, match="`remat` must be True or False"):
         tiny_vggsnn(input_shape=SHAPE, widths=(4, 8), remat=0)
 
 
+def test_time_chunk_rejects_a_functional_block_that_is_not_a_chain():
+    inputs = keras.Input((3, 4))
+    h = kt.TimeDistributed(keras.layers.Dense(4))(inputs)
+    residual = keras.layers.Add()([inputs, h])
+    with pytest.raises(ValueError, match="form a chain"):
+        kt.Remat(keras.Model(inputs, kt.LIF()(kt.TemporalBatchNorm()(residual))),
+                 time_chunk=2)
+    shared = kt.TimeDistributed(keras.layers.Dense(4))
+    twice = shared(shared(inputs))
+    with pytest.raises(ValueError, match="form a chain"):
+        kt.Remat(keras.Model(inputs, twice), time_chunk=2)
+
+
+def test_a_functional_chain_is_cut_in_call_order():
+    inputs = keras.Input((3, 4))
+    conv = kt.TimeDistributed(keras.layers.Dense(4), name="conv")
+    norm, lif = kt.TemporalBatchNorm(name="norm"), kt.LIF(name="lif")
+    block = kt.Remat(keras.Model(inputs, lif(norm(conv(inputs)))), time_chunk=2)
+    assert [layer.name for layer in block._chain] == ["conv", "norm", "lif"]
+
+
+@pytest.mark.parametrize("bad", [dict(remat_time_chunk=0), dict(remat_time_chunk=True),
+                                 dict(remat_time_chunk=2.0)])
+def test_vggsnn_rejects_a_bad_time_chunk(bad):
+    with pytest.raises(ValueError, match="`remat_time_chunk` must be None or an integer"):
+        tiny_vggsnn(input_shape=SHAPE, widths=(4, 8), remat=True, **bad)
+    with pytest.raises(ValueError, match="needs `remat=True`"):
+        tiny_vggsnn(input_shape=SHAPE, widths=(4, 8), remat_time_chunk=2)
+
+
+def test_vggsnn_integer_remat_is_deprecated_and_still_chunks():
+    with pytest.warns(DeprecationWarning, match=r"remat=True, remat_time_chunk=3"):
+        model = tiny_vggsnn(input_shape=SHAPE, widths=(4, 8), remat=3)
+    assert model.get_layer("block1_remat").time_chunk == 3
+
+
 def test_vggsnn_time_chunks_saves_and_reloads(tmp_path):
-    model = tiny_vggsnn(input_shape=SHAPE, widths=(4, 8), remat=2)
+    model = tiny_vggsnn(input_shape=SHAPE, widths=(4, 8), remat=True, remat_time_chunk=2)
     assert model.get_layer("block1_remat").time_chunk == 2
     path = str(tmp_path / "chunked.keras")
     model.save(path)
