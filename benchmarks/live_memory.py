@@ -6,7 +6,7 @@ themselves: torch.profiler's allocation events of one `train_on_batch` (after tw
 warm-up steps), summed in time order, the peak and the op running at the peak.
 
 Usage: python benchmarks/live_memory.py T REMAT [WIDTH_DIVISOR]
-    python benchmarks/live_memory.py 16 2      # VGGSNN(remat=2) at T=16, batch 4, 48x48
+    python benchmarks/live_memory.py 16 2      # VGGSNN(remat=True, remat_time_chunk=2) at T=16, batch 4, 48x48
     python benchmarks/live_memory.py 4 on      # VGGSNN(remat=True); "off": no remat
 """
 
@@ -23,10 +23,10 @@ import setup_common as setup  # noqa: E402  (this script's folder is on sys.path
 def main(argv):
     T, remat_arg = int(argv[0]), argv[1]
     divisor = int(argv[2]) if len(argv) > 2 else 1
-    remat = {"off": False, "on": True}.get(remat_arg)
+    remat = {"off": {"remat": False}, "on": {"remat": True}}.get(remat_arg)
     if remat is None:
-        remat = int(remat_arg)
-    model = setup.compile_trt(setup.vggsnn(T, 48, divisor, remat=remat))
+        remat = {"remat": True, "remat_time_chunk": int(remat_arg)}
+    model = setup.compile_trt(setup.vggsnn(T, 48, divisor, **remat))
     x, y = setup.random_batch(model.input_shape[1:], 4)
     model.train_on_batch(x, y)
     model.train_on_batch(x, y)

@@ -129,7 +129,7 @@ def _worker_keras(args):
     keras.config.set_dtype_policy(args.mixed_precision)
     if args.model == "vggsnn":
         model = setup.vggsnn(args.vgg_timesteps, args.vgg_size, args.width_divisor,
-                             args.num_classes, remat=remat_arg(args.remat))
+                             args.num_classes, **remat_arg(args.remat))
     elif args.remat != "off":
         raise ValueError("--remat: only VGGSNN has the remat option")
     else:
@@ -174,11 +174,12 @@ def worker(args):
 
 # ------------------------------------------------------------------ orchestration
 def remat_arg(value):
-    """--remat's value as VGGSNN's `remat`: False, True or a chunk length."""
+    """--remat's value as VGGSNN's keyword arguments: remat off, on, or on in chunks of
+    n timesteps."""
     if value in ("on", "off"):
-        return value == "on"
+        return {"remat": value == "on"}
     if value.isdigit() and int(value) >= 1:
-        return int(value)
+        return {"remat": True, "remat_time_chunk": int(value)}
     raise SystemExit(f"--remat: expected on, off, both or an integer >= 1, got {value!r}")
 
 
@@ -278,7 +279,8 @@ def main(argv=None):
     parser.add_argument("--remat", default="off",
                         help="VGGSNN(remat=True): recompute each block's activations in "
                              "the backward pass (keras-trt only): on, off, both (off,on), "
-                             "an integer n (VGGSNN(remat=n): n timesteps at a time), or a "
+                             "an integer n (VGGSNN(remat=True, remat_time_chunk=n): "
+                             "n timesteps at a time), or a "
                              "comma-separated list of these, run side by side")
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--loss", default="trt", choices=("trt", "tet", "both"),

@@ -51,6 +51,7 @@ import inspect
 import keras
 import torch
 
+from keras_trt._keras_compat import optimizer_trainable_variables
 from keras_trt.backend.distribute.torch import (average_gradients, broadcast_variables,
                                                 gather_int, is_initialized, rank,
                                                 sum_in_place, world_size)
@@ -66,7 +67,7 @@ def _average_gradients_in(optimizer):
 
     def averaging_apply(grads, trainable_variables=None):
         if is_initialized():
-            variables = (optimizer._trainable_variables if trainable_variables is None
+            variables = (optimizer_trainable_variables(optimizer) if trainable_variables is None
                          else list(trainable_variables))
             grads = average_gradients(list(grads), variables)
         return apply(grads, trainable_variables)
