@@ -20,12 +20,10 @@ each, and read once before timing so every variant reads them from the page cach
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "data"))
 
 import numpy as np  # noqa: E402
 
@@ -43,7 +41,7 @@ def row(rows, name, n, seconds, note=""):
 
 def main(quick=False):
     import keras_trt as kt
-    import conftest as fx  # the test writers of the genuine file formats
+    from keras_trt.testing import datasets as fx  # writers of the genuine file formats
 
     rows = []
     tmp = tempfile.mkdtemp(prefix="kt-bench-")
@@ -103,7 +101,7 @@ def main(quick=False):
     manual = os.path.join(tmp, "tfds", "downloads", "manual")
     os.makedirs(manual)
     archive = os.path.join(manual, "cifar-10-binary.tar.gz")
-    fx._cifar_archive(archive, "cifar10", rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
+    fx.write_cifar_archive(archive, "cifar10", rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
                       rng.integers(0, 10, n_img + 16))
     info = checksums.compute_url_info(archive)
     cifar.Cifar10.url_infos = {"https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz":
@@ -134,7 +132,7 @@ def main(quick=False):
 
 def write_recordings(folder, n, n_events, fmt, seed=0):
     """`n` recordings in their genuine on-disk format; returns their paths."""
-    import conftest as fx  # the test writers of the genuine file formats
+    from keras_trt.testing import datasets as fx  # writers of the genuine file formats
 
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)

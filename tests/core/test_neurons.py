@@ -4,21 +4,18 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.neurons import lif_multistep
+from keras_trt.testing import many_spike_input
 from tests.core import reference
 from tests.gradients import grad
 
 ops = keras.ops
 
 
-def many_spike_input(shape=(4, 12, 5, 3), seed=0):
-    return np.random.default_rng(seed).normal(0.6, 0.9, shape).astype("float32")
-
-
 @pytest.mark.parametrize("time_loop", ["unroll", "scan"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("tau", [2.0, 1.0, 4.0])
 def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
-    x = many_spike_input()
+    x = many_spike_input((4, 12, 5, 3))
     spikes, membrane = lif_multistep(ops.convert_to_tensor(x), tau=tau, v_threshold=1.0,
                                      v_reset=v_reset, time_loop=time_loop,
                                      return_membrane=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import BACKEND
+from tests.support import BACKEND
 from tests.core import reference
 from tests.gradients import grad
 
