@@ -13,7 +13,9 @@ from keras_trt.testing import run_layer_test, run_model_test
 # (class, init kwargs or a function making them, input shape, expected output shape);
 # batch 2, T 2, 3 features or channels: the contract, not the numbers, is tested here.
 CASES = {
-    "LIF": (kt.LIF, {"tau": 2.0, "v_reset": None, "surrogate": kt.surrogates.ATan(3.0)},
+    "LIF": (kt.LIF, {"tau": 3.0, "v_threshold": 0.5, "v_reset": None,
+                     "surrogate": kt.surrogates.ATan(3.0), "detach_reset": True,
+                     "time_loop": "scan", "implementation": "autodiff"},
             (2, 2, 3), (2, 2, 3)),
     "IF": (kt.IF, {"v_threshold": 0.5}, (2, 2, 3), (2, 2, 3)),
     "TemporalBatchNorm": (kt.TemporalBatchNorm, {"momentum": 0.2}, (2, 2, 4, 4, 3),
@@ -68,7 +70,7 @@ def test_spiking_model_contract():
                    expected_output_shape=(2, 2, 2))
 
 
-class _Broken(keras.layers.Layer):
+class _ForgetsUnits(keras.layers.Layer):
     """A layer whose config forgets an argument."""
 
     def __init__(self, units=2, **kwargs):
@@ -80,8 +82,15 @@ class _Broken(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("units", None)   # the bug: the argument is not saved
+        config.pop("units", None)
         return config
+
+
+class _SavesTheDefault(_ForgetsUnits):
+    """A layer whose config holds the default, not the value, of an argument."""
+
+    def get_config(self):
+        return {**super().get_config(), "units": 2}
 
 
 @keras.saving.register_keras_serializable(package="keras_trt_tests")
@@ -95,9 +104,19 @@ class _StopsGradient(keras.layers.Layer):
         return keras.ops.stop_gradient(inputs) + self.bias
 
 
+@keras.saving.register_keras_serializable(package="keras_trt_tests")
+class _AlwaysFloat32(keras.layers.Layer):
+    """Ignores the dtype policy: its output is float32 under mixed precision too."""
+
+    def call(self, inputs):
+        return keras.ops.cast(inputs, "float32")
+
+
 def test_run_layer_test_names_the_broken_check():
+    with pytest.raises(AssertionError, match=r"get_config\(\) lacks the arguments \['units'\]"):
+        run_layer_test(_ForgetsUnits, {"units": 1}, input_shape=(2, 3))
     with pytest.raises(AssertionError, match="computes other outputs"):
-        run_layer_test(_Broken, {"units": 1}, input_shape=(2, 3))
+        run_layer_test(_SavesTheDefault, {"units": 1}, input_shape=(2, 3))
     with pytest.raises(AssertionError, match="keras.saving cannot restore it"):
         run_layer_test(type("Unregistered", (keras.layers.Layer,), {"call": lambda _, x: x}),
                        {}, input_shape=(2, 3))
@@ -106,3 +125,5 @@ def test_run_layer_test_names_the_broken_check():
                        expected_output_shape=(2, 2))
     with pytest.raises(AssertionError, match="no gradient reaches its input"):
         run_layer_test(_StopsGradient, {}, input_shape=(2, 3))
+    with pytest.raises(AssertionError, match="under mixed_bfloat16 its output is float32"):
+        run_layer_test(_AlwaysFloat32, {}, input_shape=(2, 3), run_training_check=False)

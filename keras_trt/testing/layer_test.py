@@ -2,8 +2,8 @@
 `run_model_test` (in the spirit of keras-hub's `TestCase.run_layer_test`).
 
 For a layer, `run_layer_test` checks that
-1. the config round trips: `from_config(get_config())` gives an equal config, and
-   `keras.saving` serializes the layer as its own class;
+1. the config round trips: it holds every argument given, `from_config(get_config())`
+   gives an equal config and `keras.saving` serializes the layer as its own class;
    the revived layer with the same weights computes the same outputs;
 2. a symbolic call (`keras.KerasTensor`, batch None) and an eager call give the expected
    output shape, and agree with each other and with `compute_output_shape` where the
@@ -175,6 +175,8 @@ def _check_config_round_trip(layer_cls, kwargs, x, call_kwargs):
     layer = layer_cls(**kwargs)
     name = layer_cls.__name__
     config = layer.get_config()
+    missing = sorted(set(kwargs) - set(config))
+    _assert(not missing, f"{name}: get_config() lacks the arguments {missing}")
     revived = layer_cls.from_config(copy.deepcopy(config))   # Wrapper's pops "layer"
     _assert(revived.get_config() == config,
             f"{name}: from_config(get_config()) gives a different config:\n{config}\n"

@@ -279,16 +279,6 @@ def test_if_refuses_a_tau(tau):
         kt.IF(tau=tau)
 
 
-def test_config_round_trip():
-    lif = kt.LIF(tau=3.0, v_threshold=0.5, v_reset=None, surrogate=kt.surrogates.ATan(3.0),
-                 detach_reset=True, time_loop="scan", implementation="autodiff")
-    clone = kt.LIF.from_config(lif.get_config())
-    for attr in ("tau", "v_threshold", "v_reset", "detach_reset", "time_loop",
-                 "implementation"):
-        assert getattr(clone, attr) == getattr(lif, attr)
-    assert clone.surrogate == kt.surrogates.ATan(3.0)
-
-
 @pytest.mark.parametrize("kwargs,match", [
     (dict(tau=0.5), "tau"), (dict(v_threshold=0.0), "v_threshold"),
     (dict(v_threshold=-1.0), "v_threshold"), (dict(surrogate="relu"), "surrogate"),

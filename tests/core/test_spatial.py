@@ -154,12 +154,3 @@ def test_jax_conv_kernel_gradient_summed_over_chunks_equals_ops_conv(monkeypatch
     # grouped convolutions keep ops.conv
     assert jax_kernels.conv2d(np.ones((5, 4, 4, 4), "float32"),
                               np.ones((3, 3, 2, 4), "float32"), (1, 1), "same", (1, 1), 2) is None
-
-
-def test_layers_serialize_as_keras_trt_classes():
-    for layer in (kt.spatial.Conv2D(4, 3, padding="same", name="c"),
-                  kt.spatial.AveragePooling2D(2, name="a"), kt.spatial.MaxPooling2D(2, name="m")):
-        config = keras.saving.serialize_keras_object(layer)
-        assert config["module"] == "keras_trt.spatial"
-        restored = keras.saving.deserialize_keras_object(config)
-        assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
