@@ -121,14 +121,19 @@ def run_model_test(model_fn, x, y, loss, expected_output_shape=None, rtol=1e-6, 
     predictions.
 
     ```python
+    import keras
     import numpy as np
     import keras_trt as kt
     from keras_trt.testing import run_model_test
 
-    run_model_test(
-        lambda: kt.models.VGGSNN(num_classes=2, input_shape=(2, 6, 6, 2), widths=(2, 4)),
-        x=np.ones((2, 2, 6, 6, 2), "float32"), y=np.array([0, 1]),
-        loss=kt.losses.TRTLoss(), expected_output_shape=(2, 2, 2))
+    def tiny_snn():
+        inputs = keras.Input((2, 3))                       # (T, features)
+        h = kt.LIF()(kt.TimeDistributed(keras.layers.Dense(4))(inputs))
+        return kt.SpikingModel(inputs, kt.TimeDistributed(keras.layers.Dense(2))(h))
+
+    x = np.random.default_rng(0).uniform(0, 2, (2, 2, 3)).astype("float32")
+    run_model_test(tiny_snn, x, y=np.array([0, 1]), loss=kt.losses.TRTLoss(),
+                   expected_output_shape=(2, 2, 2))
     ```
     """
     model = model_fn()
