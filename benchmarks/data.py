@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 # the writers of the genuine file formats that the tests use too
 from keras_trt.testing.datasets import (  # noqa: E402
-    cifar_archive, make_events, write_aedat4, write_atis_bin)
+    make_events, write_aedat4, write_atis_bin, write_cifar_archive)
 
 
 def epoch(ds):
@@ -104,9 +104,9 @@ def main(quick=False):
     manual = os.path.join(tmp, "tfds", "downloads", "manual")
     os.makedirs(manual)
     archive = os.path.join(manual, "cifar-10-binary.tar.gz")
-    cifar_archive(archive, "cifar10",
-                  rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
-                  rng.integers(0, 10, n_img + 16))
+    write_cifar_archive(archive, "cifar10",
+                        rng.integers(0, 256, (n_img + 16, 32, 32, 3), dtype=np.uint8),
+                        rng.integers(0, 10, n_img + 16))
     info = checksums.compute_url_info(archive)
     cifar.Cifar10.url_infos = {"https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz":
                                checksums.UrlInfo(info.size, info.checksum, "cifar-10-binary.tar.gz")}

@@ -8,7 +8,6 @@ Markers:
 """
 
 import os
-import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -16,7 +15,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-BACKEND = keras.backend.backend()
+from tests.support import BACKEND  # noqa: E402
+
 HOME_BACKEND = "tensorflow"
 
 
@@ -44,21 +44,6 @@ def _seed_and_policy():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
-
-
-# What TensorFlow's C++ runtime prints to stderr when it starts, whatever
-# TF_CPP_MIN_LOG_LEVEL says (absl's early messages).
-_FRAMEWORK_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|"
-                            r"[IWE]\d{4} [\d:. ]+|To enable the following instructions)")
-
-
-def stderr_lines(text):
-    """The lines of a subprocess's stderr, without TensorFlow's start-up log lines."""
-    return [line for line in text.strip().splitlines() if not _FRAMEWORK_LOG.match(line)]
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,9 @@
   library; a script's own folder is on sys.path already, which is how benchmarks/ share
   setup_common.py and timing.py);
 - the scripts also keep to 400 lines.
+- no file imports a test module (a `test_*.py` or `conftest.py`): what tests, tools,
+  benchmarks or recipes share lives in keras_trt.testing or in a plain helper module of
+  tests/, and tools/, benchmarks/ and recipes/ import nothing from tests/.
 """
 
 import ast
@@ -257,3 +260,62 @@ def test_no_module_reads_keras_graph_internals():
                  if (found := attribute_uses(p.read_text(), KERAS_GRAPH_INTERNALS))}
     assert not offenders, ("follow a model's graph with keras_trt.graph.layer_graph "
                            f"(public get_config()): {offenders}")
+
+
+def imported_modules(source):
+    """The modules that `source` imports, by dotted name: `import a.b`, `from a import b`
+    (as `a.b`), `importlib.import_module("a")` / `__import__("a")` with a literal name,
+    and the file of `spec_from_file_location(name, path)` when its path is a literal or
+    ends in one (`ROOT / "tests" / "conftest.py"` gives "tests/conftest.py")."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("import_module", "__import__") and node.args and isinstance(
+                    node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                found.append(node.args[0].value)
+            elif called == "spec_from_file_location" and len(node.args) > 1:
+                parts = sorted((n.lineno, n.col_offset, n.value) for n in ast.walk(node.args[1])
+                               if isinstance(n, ast.Constant) and isinstance(n.value, str))
+                found.append("/".join(part[-1] for part in parts))
+    return found
+
+
+def is_test_module(name):
+    """A dotted module name or a file path whose last part is a test module."""
+    last = name.replace("\\", "/").split("/")[-1]
+    last = last[:-3] if last.endswith(".py") else last.split(".")[-1]
+    return last == "conftest" or last.startswith("test_")
+
+
+def test_the_test_module_finder_sees_every_form():
+    source = ("import conftest\nfrom tests.data.conftest import make_events\n"
+              "from tests.core import test_training\nfrom tests.support import BACKEND\n"
+              "importlib.import_module('tests.recipes.test_recipes')\n"
+              "spec_from_file_location('w', ROOT / 'tests' / 'data' / 'conftest.py')\n"
+              "spec_from_file_location('r', RECIPES / f'{name}.py')\n")
+    imported = imported_modules(source)
+    assert [name for name in imported if is_test_module(name)] == [
+        "conftest", "tests.data.conftest", "tests.core.test_training",
+        "tests.recipes.test_recipes", "tests/data/conftest.py"]
+    assert not is_test_module("tests.support.BACKEND") and not is_test_module(".py")
+
+
+def test_no_file_imports_a_test_module():
+    folders = ("tests", "tools", "benchmarks", "recipes", "keras_trt")
+    offenders = {}
+    for path in sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        imported = imported_modules(path.read_text())
+        bad = [name for name in imported if is_test_module(name)]
+        if not relative.startswith("tests/"):
+            bad += [name for name in imported if name.split(".")[0] == "tests"]
+        if bad:
+            offenders[relative] = sorted(set(bad))
+    assert not offenders, ("import shared helpers from keras_trt.testing or a helper "
+                           f"module of tests/, not from a test module: {offenders}")

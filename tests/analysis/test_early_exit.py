@@ -8,7 +8,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt import analysis
-from tests.conftest import to_numpy
+from keras_trt.testing import to_numpy
 
 # Two samples, T = 3, two classes, both labelled 1. Running means of the logits:
 #   A: [2, 0], [1, 0], [2/3, 4/3] -> top probability sigmoid(2) = 0.8808 (class 0),
@@ -100,7 +100,7 @@ def test_model_sweep_csv_and_plot(tmp_path):
 
 def test_analyze_recipe_writes_the_early_exit_section(tmp_path):
     from tests.analysis.models import data, mlp_snn
-    from tests.experiments.test_analyze import load_analyze
+    from keras_trt.experiments.cli import analyze
 
     run = tmp_path / "run"
     run.mkdir()
@@ -108,7 +108,7 @@ def test_analyze_recipe_writes_the_early_exit_section(tmp_path):
     x, y = data(8, T=3)
     np.savez(run / "data.npz", x=x, y=y)
     out = tmp_path / "report"
-    report = load_analyze().main([
+    report = analyze.main([
         "--run", str(run), "--data-npz", str(run / "data.npz"), "--output", str(out),
         "--batch-size", "8", "--skip", "rates", "fisher", "landscape", "curves",
         "--early-exit-criterion", "margin", "--early-exit-thresholds", "0.0", "1.0",

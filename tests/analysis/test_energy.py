@@ -8,7 +8,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.analysis import energy_report, format_energy_table, plot_energy
-from tests.experiments.test_analyze import load_analyze
+from keras_trt.experiments.cli import analyze
 
 PJ = 1e-12
 
@@ -114,7 +114,7 @@ def test_analyze_recipe_writes_the_energy_report(tmp_path):
     np.savez(run / "data.npz", x=np.full((4, 2, 4, 4, 1), 1.5, "float32"),
              y=np.zeros(4, "int32"))
     out = tmp_path / "report"
-    load_analyze().main(["--run", str(run), "--data-npz", str(run / "data.npz"),
+    analyze.main(["--run", str(run), "--data-npz", str(run / "data.npz"),
                          "--output", str(out), "--batch-size", "4", "--e-mac", "3",
                          "--e-ac", "1", "--skip", "fisher", "landscape", "curves",
                          "--verbose", "0"])

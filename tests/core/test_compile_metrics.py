@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import to_numpy
+from keras_trt.testing import to_numpy
 
 T = C = 3          # T == C: where Keras' accuracy gave a number instead of an error
 B = 8

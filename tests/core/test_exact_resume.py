@@ -11,6 +11,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.callbacks import ExactResume
+from keras_trt.testing import SimulatedCrash
 
 EPOCHS, BATCH = 4, 8
 
@@ -41,15 +42,8 @@ def tf_dataset(x, y):
     return ds.shuffle(40, seed=3, reshuffle_each_iteration=True).batch(BATCH)
 
 
-class Crash(keras.callbacks.Callback):
-    """Raises after batch 2 of epoch 3 (0-based epoch 2), as a killed run stops."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == 2 and batch == 1:
-            raise KeyboardInterrupt("simulated crash")
+# Where the interrupted fits stop: after batch 2 of epoch 3, mid-epoch as a killed run.
+CRASH_AT = dict(epoch=2, batch=1)
 
 
 def fit(directory, kind, extra=()):
@@ -88,7 +82,7 @@ def uninterrupted(tmp_path_factory):
 def test_resumed_fit_is_bit_identical_to_uninterrupted(kind, tmp_path, uninterrupted):
     full = uninterrupted(kind)
     with pytest.raises(KeyboardInterrupt):
-        fit(tmp_path / "run", kind, extra=[Crash()])
+        fit(tmp_path / "run", kind, extra=[SimulatedCrash(**CRASH_AT)])
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["epoch"] == 2
     resumed, resume, history = fit(tmp_path / "run", kind)
@@ -111,7 +105,7 @@ def test_interruption_without_the_callback_is_not_exact(tmp_path, uninterrupted)
     model = build()
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "keras"), delete_checkpoint=False)
     with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[backup, Crash()])
+        model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[backup, SimulatedCrash(**CRASH_AT)])
     model = build()
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0, callbacks=[backup])
     assert any(not np.array_equal(a, b) for a, b in zip(full["variables"],

@@ -20,7 +20,8 @@ import keras_trt as kt
 from keras_trt import precision, regularizers
 from keras_trt.dense import Float64ExactDense
 from keras_trt.metrics import temporal_cross_entropy
-from tests.conftest import BACKEND, to_numpy
+from keras_trt.testing import to_numpy
+from tests.support import BACKEND
 from tests.core import reference
 from tests.gradients import grad
 

@@ -10,21 +10,19 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import BACKEND, to_numpy
+from keras_trt.testing import to_numpy
 from tests.core import reference
-from tests.core.test_training import C, data, tiny_model
+from tests.core.tiny_training import C, data, tiny_model
+from tests.support import BACKEND
 
 LOSSES = [kt.losses.SDTLoss(), kt.losses.TETLoss(lam=0.2), kt.losses.TRTLoss(eta=0.3)]
 METRICS = [kt.metrics.TemporalAccuracy, kt.metrics.TemporalCrossEntropy]
 
 
-@pytest.fixture(autouse=True)
-def _penalty_added_by_the_caller():
-    # These tests check the losses' data terms; a TRTLoss computes one only where its
-    # caller promises to add the weight penalty (tests/core/test_training.py checks the
-    # TypeError otherwise).
-    with kt.losses.weight_penalty_scope():
-        yield
+# These tests check the losses' data terms; a TRTLoss computes one only where its caller
+# promises to add the weight penalty (tests/core/test_training.py checks the TypeError
+# otherwise).
+pytestmark = pytest.mark.usefixtures("penalty_added_by_the_caller")
 
 
 def logits(B=3, T_=4, C_=5, seed=0):

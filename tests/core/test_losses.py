@@ -8,13 +8,10 @@ from tests.core import reference
 ops = keras.ops
 
 
-@pytest.fixture(autouse=True)
-def _penalty_added_by_the_caller():
-    # These tests check the losses' data terms; a TRTLoss computes one only where its
-    # caller promises to add the weight penalty (tests/core/test_training.py checks the
-    # TypeError otherwise).
-    with kt.losses.weight_penalty_scope():
-        yield
+# These tests check the losses' data terms; a TRTLoss computes one only where its caller
+# promises to add the weight penalty (tests/core/test_training.py checks the TypeError
+# otherwise).
+pytestmark = pytest.mark.usefixtures("penalty_added_by_the_caller")
 
 
 def logits_and_labels(B=6, T=4, C=5, seed=0):

@@ -4,21 +4,18 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.neurons import lif_multistep
+from keras_trt.testing import many_spike_input
 from tests.core import reference
 from tests.gradients import grad
 
 ops = keras.ops
 
 
-def many_spike_input(shape=(4, 12, 5, 3), seed=0):
-    return np.random.default_rng(seed).normal(0.6, 0.9, shape).astype("float32")
-
-
 @pytest.mark.parametrize("time_loop", ["unroll", "scan"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("tau", [2.0, 1.0, 4.0])
 def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
-    x = many_spike_input()
+    x = many_spike_input((4, 12, 5, 3))
     spikes, membrane = lif_multistep(ops.convert_to_tensor(x), tau=tau, v_threshold=1.0,
                                      v_reset=v_reset, time_loop=time_loop,
                                      return_membrane=True)
@@ -280,16 +277,6 @@ def test_if_refuses_a_tau(tau):
                                          r"neuron has no leak\), got tau=" + repr(tau) +
                                          r"; for a leaky neuron use kt\.LIF\(tau="):
         kt.IF(tau=tau)
-
-
-def test_config_round_trip():
-    lif = kt.LIF(tau=3.0, v_threshold=0.5, v_reset=None, surrogate=kt.surrogates.ATan(3.0),
-                 detach_reset=True, time_loop="scan", implementation="autodiff")
-    clone = kt.LIF.from_config(lif.get_config())
-    for attr in ("tau", "v_threshold", "v_reset", "detach_reset", "time_loop",
-                 "implementation"):
-        assert getattr(clone, attr) == getattr(lif, attr)
-    assert clone.surrogate == kt.surrogates.ATan(3.0)
 
 
 @pytest.mark.parametrize("kwargs,match", [

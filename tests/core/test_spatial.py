@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import BACKEND
+from tests.support import BACKEND
 from tests.core import reference
 from tests.gradients import grad
 
@@ -154,17 +154,6 @@ def test_jax_conv_kernel_gradient_summed_over_chunks_equals_ops_conv(monkeypatch
     # grouped convolutions keep ops.conv
     assert jax_kernels.conv2d(np.ones((5, 4, 4, 4), "float32"),
                               np.ones((3, 3, 2, 4), "float32"), (1, 1), "same", (1, 1), 2) is None
-
-
-def test_layers_serialize_as_keras_trt_classes():
-    for layer in (kt.spatial.FastConv2D(4, 3, padding="same", name="c"),
-                  kt.spatial.FastAveragePooling2D(2, name="a"),
-                  kt.spatial.FastMaxPooling2D(2, name="m")):
-        config = keras.saving.serialize_keras_object(layer)
-        assert config["module"] == "keras_trt.spatial"
-        assert config["registered_name"] == f"keras_trt>{type(layer).__name__}"
-        restored = keras.saving.deserialize_keras_object(config)
-        assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
 
 
 @pytest.mark.parametrize("old,new", [("Conv2D", "FastConv2D"),

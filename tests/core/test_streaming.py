@@ -5,12 +5,8 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
+from keras_trt.testing import many_spike_input, to_numpy
 from tests.core import reference
-from tests.conftest import to_numpy
-
-
-def many_spike_input(shape=(3, 6, 5), seed=0):
-    return np.random.default_rng(seed).normal(0.6, 0.9, shape).astype("float32")
 
 
 def test_stateful_lif_hand_computed():
@@ -29,7 +25,7 @@ def test_stateful_lif_hand_computed():
 
 @pytest.mark.parametrize("v_reset,tau", [(0.0, 2.0), (0.3, 1.5), (None, 3.0)])
 def test_stateful_lif_steps_equal_one_multistep_call(v_reset, tau):
-    x = many_spike_input()
+    x = many_spike_input((3, 6, 5))
     expected = reference.lif_forward(x, tau, 1.0, v_reset)[0]
     assert 0.2 < expected.mean() < 0.7
     multistep = to_numpy(kt.LIF(tau=tau, v_reset=v_reset)(x))

@@ -7,27 +7,10 @@ import pytest
 import keras_trt as kt
 from keras_trt import regularizers
 from tests.core import reference
+from tests.core.tiny_training import C, T, data, tiny_model
 from tests.gradients import grad
 
 ops = keras.ops
-T, C = 4, 3
-
-
-def tiny_model(seed=0, cls=kt.SpikingModel):
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((T, 6, 6, 2))
-    h = kt.TimeDistributed(keras.layers.Conv2D(4, 3, padding="same", use_bias=False,
-                                               name="conv"), name="td_conv")(inputs)
-    h = kt.TemporalBatchNorm(name="bn")(h)
-    h = kt.LIF(name="lif")(h)
-    h = kt.TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="gap")(h)
-    outputs = kt.TimeDistributed(keras.layers.Dense(C, name="fc"), name="td_fc")(h)
-    return cls(inputs, outputs, name="tiny")
-
-
-def data(n=8, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0, 2, (n, T, 6, 6, 2)).astype("float32"), rng.integers(0, C, n)
 
 
 @pytest.mark.parametrize("lam,decay,eps", [(1e-5, 0.25, 1e-5), (0.3, 0.5, 0.0), (2.0, 0.0, 1.0)])

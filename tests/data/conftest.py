@@ -1,48 +1,11 @@
-"""Fixtures that write small datasets in their genuine on-disk formats (no network)."""
-
-import io
-import tarfile
+"""Fixtures that write small datasets in their genuine on-disk formats (no network), with
+keras_trt.testing.datasets' writers."""
 
 import numpy as np
 import pytest
 
-EVENTS = np.dtype([("t", np.int64), ("x", np.int64), ("y", np.int64), ("p", np.int64)])
-
-
-def make_events(rng, n, width, height, duration_us=100_000):
-    """Random events sorted by time, as a structured array (t, x, y, p)."""
-    ev = np.zeros(n, EVENTS)
-    ev["t"] = np.sort(rng.integers(0, duration_us, n))
-    ev["x"] = rng.integers(0, width, n)
-    ev["y"] = rng.integers(0, height, n)
-    ev["p"] = rng.integers(0, 2, n)
-    return ev
-
-
-def write_aedat4(path, ev, width=128, height=128):
-    """A CIFAR10-DVS recording as .aedat4, written with the faery package."""
-    import faery
-
-    arr = np.zeros(len(ev), faery.EVENTS_DTYPE)
-    arr["t"], arr["x"], arr["y"], arr["on"] = ev["t"], ev["x"], ev["y"], ev["p"] > 0
-    faery.events_stream_from_array(arr, dimensions=(width, height)).to_file(
-        str(path), zero_t0=False)
-
-
-def write_atis_bin(path, ev):
-    """An N-Caltech101 recording: 40-bit big-endian events (x 8 bits, y 8 bits, polarity
-    1 bit + 23-bit timestamp)."""
-    raw = np.zeros((len(ev), 5), np.uint8)
-    t = ev["t"].astype(np.uint32)
-    assert (t < 2 ** 23).all()
-    raw[:, 0] = ev["x"]
-    raw[:, 1] = ev["y"]
-    raw[:, 2] = (ev["p"].astype(np.uint32) << 7) | ((t >> 16) & 0x7F)
-    raw[:, 3] = (t >> 8) & 0xFF
-    raw[:, 4] = t & 0xFF
-    with open(path, "wb") as f:
-        f.write(raw.tobytes())
-
+from keras_trt.testing.datasets import (make_events, write_aedat4, write_atis_bin,
+                                         write_cifar_archive)
 
 @pytest.fixture(scope="session")
 def dvs_cifar10_dir(tmp_path_factory):
@@ -78,38 +41,6 @@ def ncaltech101_dir(tmp_path_factory):
     return root, events
 
 
-def _cifar_archive(path, name, images, labels):
-    """A CIFAR binary-format .tar.gz: per record label byte(s) + 3072 bytes (R, G, B planes)."""
-    prefix = {"cifar10": "cifar-10-batches-bin/", "cifar100": "cifar-100-binary/"}[name]
-
-    def records(imgs, labs):
-        planes = imgs.transpose(0, 3, 1, 2).reshape(len(imgs), -1)
-        if name == "cifar10":
-            lab = labs[:, None].astype(np.uint8)
-        else:  # coarse label, fine label
-            lab = np.stack([labs // 5, labs], 1).astype(np.uint8)
-        return np.concatenate([lab, planes], 1).tobytes()
-
-    n_train = len(images) - 16
-    files = {}
-    if name == "cifar10":
-        chunks = np.array_split(np.arange(n_train), 5)
-        for k, idx in enumerate(chunks, 1):
-            files[f"data_batch_{k}.bin"] = records(images[idx], labels[idx])
-        files["test_batch.bin"] = records(images[n_train:], labels[n_train:])
-        files["batches.meta.txt"] = "\n".join(f"class{i}" for i in range(10)).encode()
-    else:
-        files["train.bin"] = records(images[:n_train], labels[:n_train])
-        files["test.bin"] = records(images[n_train:], labels[n_train:])
-        files["coarse_label_names.txt"] = "\n".join(f"c{i}" for i in range(20)).encode()
-        files["fine_label_names.txt"] = "\n".join(f"f{i}" for i in range(100)).encode()
-    with tarfile.open(path, "w:gz") as tar:
-        for fname, data in files.items():
-            info = tarfile.TarInfo(prefix + fname)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 @pytest.fixture(scope="session")
 def cifar_data(tmp_path_factory):
     """A tfds data_dir whose downloads/manual holds tiny CIFAR-10/100 archives (48 train +
@@ -124,7 +55,7 @@ def cifar_data(tmp_path_factory):
         images[:8] = 200  # constant images make crop padding and cutout holes visible
         labels = rng.integers(0, classes, 64)
         archive = manual / f"{name.replace('cifar', 'cifar-')}-binary.tar.gz"
-        _cifar_archive(archive, name, images, labels)
+        write_cifar_archive(archive, name, images, labels)
         content[name] = (images, labels)
     return root, content
 

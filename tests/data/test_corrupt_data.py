@@ -9,7 +9,7 @@ import keras_trt as kt
 from keras_trt.data import events as events_mod
 from keras_trt.data.dvs_emulator import emulate_saccades
 from keras_trt.data.events import EVENT_DTYPE, frame_events
-from tests.data.conftest import make_events, write_aedat4, write_atis_bin
+from keras_trt.testing.datasets import make_events, write_aedat4, write_atis_bin
 
 pytestmark = pytest.mark.backend_independent
 

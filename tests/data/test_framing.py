@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from keras_trt.data import events as events_mod
-from tests.data.conftest import make_events, write_atis_bin
+from keras_trt.testing.datasets import make_events, write_atis_bin
 
 pytestmark = pytest.mark.backend_independent
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

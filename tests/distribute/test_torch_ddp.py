@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import BACKEND
+from tests.support import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="the torch engine: torch backend only")
 

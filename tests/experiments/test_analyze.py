@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
+from keras_trt.experiments.cli import analyze
 from tests.analysis.models import data, mlp_snn
-
-
-
-def load_analyze():
-    """The analyze command (its `main(argv)` takes recipes/analyze.py's flags)."""
-    from keras_trt.experiments.cli import analyze
-
-    return analyze
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,6 @@ def run_dir(tmp_path_factory):
 
 
 def test_analyze_with_npz(run_dir, tmp_path):
-    analyze = load_analyze()
     out = tmp_path / "report"
     report = analyze.main(["--run", str(run_dir), "--data-npz", str(run_dir / "data.npz"),
                            "--output", str(out), "--samples", "16", "--batch-size", "8",
@@ -60,7 +52,6 @@ def test_analyze_with_npz(run_dir, tmp_path):
 
 
 def test_analyze_with_dataset_loader_from_results(run_dir, tmp_path, monkeypatch):
-    analyze = load_analyze()
     x, y = data(24, T=3)
     calls = []
 
@@ -81,7 +72,6 @@ def test_landscape_on_unaugmented_training_samples_and_fisher_on_the_training_st
     """Landscape: the training split without augmentation, in a seeded random order (Li et
     al.'s tool evaluates the training loss); Fisher: the shuffled, augmented training
     stream, 64 per batch, a fresh pass per t (the reference). Settings go to the files."""
-    analyze = load_analyze()
     x, y = data(24, T=3)
     calls = []
 
@@ -112,7 +102,6 @@ def test_landscape_on_unaugmented_training_samples_and_fisher_on_the_training_st
 
 
 def test_compared_runs_share_samples_seed_and_plot_scales(run_dir, tmp_path):
-    analyze = load_analyze()
     other = tmp_path / "sdt_run"
     other.mkdir()
     model = mlp_snn(T=3, hidden=(6, 5), seed=1)
@@ -137,7 +126,6 @@ def test_compared_runs_share_samples_seed_and_plot_scales(run_dir, tmp_path):
 
 
 def test_analyze_errors(run_dir, tmp_path, capsys):
-    analyze = load_analyze()
     with pytest.raises(SystemExit):
         analyze.main(["--run", str(run_dir), "--dataset", "no_such_dataset",
                       "--output", str(tmp_path), "--skip", "fisher", "curves"])

@@ -12,8 +12,9 @@ import pytest
 
 from keras_trt import experiments
 from keras_trt.experiments.errors import ExperimentError, RunFolderError
-from tests.experiments.conftest import tiny_arrays, tiny_model
-from tests.recipes.test_recipes import RESULTS_KEYS   # the recipes' run folders' keys
+from keras_trt.testing import SimulatedCrash
+from tests.experiments.tiny import tiny_arrays, tiny_model
+from tests.recipes.run_folder import RESULTS_KEYS
 
 BACKEND = keras.backend.backend()
 JIT = "off" if BACKEND == "tensorflow" else "auto"   # XLA compiling costs more than the run
@@ -25,21 +26,6 @@ SETTINGS = dict(method="trt", epochs=3, batch_size=8, seed=0, verbose=0, jit=JIT
 LOG_COLUMNS = ["epoch", "accuracy", "learning_rate", "loss", "mean_logit_crossentropy",
                "test_accuracy", "test_loss", "test_mean_logit_crossentropy", "val_accuracy",
                "val_loss", "val_mean_logit_crossentropy"]
-
-
-class Crash(keras.callbacks.Callback):
-    """Raises in the middle of epoch `epoch` (after its first batch), like a killed run."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.crash_epoch, self.epoch = epoch, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == self.crash_epoch:
-            raise KeyboardInterrupt("simulated crash")
 
 
 def _best(acc, loss):
@@ -79,7 +65,7 @@ def test_resume_after_crash_matches_uninterrupted_run(full_run, tmp_path):
     crashed = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
         experiments.train(tiny_model, **DATA, **SETTINGS, output_dir=crashed,
-                          callbacks=[Crash(epoch=2)])
+                          callbacks=[SimulatedCrash(epoch=2)])
     assert json.loads((crashed / "backup" / "state.json").read_text())["epoch"] == 2
     # The folder is protected: without resume=True, and with other settings.
     with pytest.raises(RunFolderError, match="already holds a run") as info:

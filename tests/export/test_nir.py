@@ -11,7 +11,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.models import _blocks, resnet19, sew_resnet
-from tests.models._common import randomise_bn_statistics
+from tests.models.paper_models import randomise_bn_statistics
 
 nir = pytest.importorskip("nir")
 

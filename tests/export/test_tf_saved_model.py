@@ -10,8 +10,9 @@ import pytest
 
 import keras_trt as kt
 from keras_trt import _model_inputs as model_inputs
-from tests.conftest import BACKEND, to_numpy
-from tests.models._common import randomise_bn_statistics, tiny_vggsnn
+from keras_trt.testing import to_numpy
+from tests.support import BACKEND
+from tests.models.paper_models import randomise_bn_statistics, tiny_vggsnn
 
 T = 3
 

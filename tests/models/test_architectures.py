@@ -6,8 +6,9 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.models import _blocks
-from tests.conftest import BACKEND, to_numpy
-from tests.models._common import (
+from keras_trt.testing import to_numpy
+from tests.support import BACKEND
+from tests.models.paper_models import (
     TINY_BUILDERS, full_model, lif_layers, predict, random_input, tiny_resnet19,
     tiny_sew_resnet34, trainable_count,
 )

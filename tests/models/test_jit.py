@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import to_numpy
-from tests.models._common import random_input, random_labels, tiny_resnet19, tiny_vggsnn
+from keras_trt.testing import to_numpy
+from tests.models.paper_models import random_input, random_labels, tiny_resnet19, tiny_vggsnn
 
 
 def _two_steps(build, jit_compile):

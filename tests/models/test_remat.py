@@ -7,8 +7,8 @@ import pytest
 
 import keras_trt as kt
 from keras_trt import backend
-from tests.conftest import to_numpy
-from tests.models._common import tiny_vggsnn
+from keras_trt.testing import to_numpy
+from tests.models.paper_models import tiny_vggsnn
 
 SHAPE = (3, 8, 8, 2)
 

@@ -18,7 +18,8 @@ import pytest
 
 import keras_trt as kt
 from keras_trt import _saved_compile as saved_compile
-from tests.conftest import BACKEND, to_numpy
+from keras_trt.testing import to_numpy
+from tests.support import BACKEND
 
 # What compile(jit_compile="auto") chooses on a CPU (docs/concepts.md, jit per backend).
 AUTO_JIT = {"torch": False, "tensorflow": False, "jax": True}[BACKEND]

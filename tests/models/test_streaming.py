@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import to_numpy
-from tests.models._common import (TINY_BUILDERS, lif_layers, random_input,
+from keras_trt.testing import to_numpy
+from tests.models.paper_models import (TINY_BUILDERS, lif_layers, random_input,
                                   randomise_bn_statistics)
 
 TIMESTEPS = 2

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import BACKEND, to_numpy
-from tests.models._common import (
+from keras_trt.testing import to_numpy
+from tests.support import BACKEND
+from tests.models.paper_models import (
     TINY_BUILDERS, lif_layers, predict, random_input, random_labels, randomise_bn_statistics,
     tiny_resnet19,
 )

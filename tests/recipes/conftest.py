@@ -1,24 +1,15 @@
 """Fixtures of the recipe tests: the recipe scripts loaded as modules, tiny datasets in
-their genuine on-disk formats (written with the data tests' writers), one data cache per
+their genuine on-disk formats (keras_trt.testing.datasets' writers), one data cache per
 session."""
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ROOT / "recipes"
-
-
-def _data_writers():
-    """tests/data/conftest.py's plain writer functions (its fixtures stay private to it)."""
-    spec = importlib.util.spec_from_file_location("_data_test_writers",
-                                                  ROOT / "tests" / "data" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from keras_trt.testing.datasets import (make_events, write_aedat4, write_atis_bin,
+                                         write_cifar_archive)
+from tests.recipes.run_folder import RECIPES
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +35,7 @@ def _cache(session_data_cache):
 
 
 @pytest.fixture(scope="session")
-def writers():
-    return _data_writers()
-
-
-@pytest.fixture(scope="session")
-def dvs_cifar10_root(tmp_path_factory, writers):
+def dvs_cifar10_root(tmp_path_factory):
     """<root>/CIFAR10DVS/<class>/<i>.aedat4: 2 classes x 5 recordings (4 train, 1 test)."""
     root = tmp_path_factory.mktemp("recipe_dvs_cifar10")
     rng = np.random.default_rng(0)
@@ -57,12 +43,12 @@ def dvs_cifar10_root(tmp_path_factory, writers):
         d = root / "CIFAR10DVS" / cls
         d.mkdir(parents=True)
         for i in range(5):
-            writers.write_aedat4(d / f"{i}.aedat4", writers.make_events(rng, 400, 128, 128))
+            write_aedat4(d / f"{i}.aedat4", make_events(rng, 400, 128, 128))
     return root
 
 
 @pytest.fixture(scope="session")
-def ncaltech101_root(tmp_path_factory, writers):
+def ncaltech101_root(tmp_path_factory):
     """<root>/NCALTECH101/Caltech101/<class>/image_XXXX.bin: 2 classes x 11 recordings
     (ceil(0.9 * 11) = 10 train, 1 test each)."""
     root = tmp_path_factory.mktemp("recipe_ncaltech101")
@@ -71,8 +57,8 @@ def ncaltech101_root(tmp_path_factory, writers):
         d = root / "NCALTECH101" / "Caltech101" / cls
         d.mkdir(parents=True)
         for i in range(1, 12):
-            writers.write_atis_bin(d / f"image_{i:04d}.bin",
-                                   writers.make_events(rng, 300, 240, 180))
+            write_atis_bin(d / f"image_{i:04d}.bin",
+                                   make_events(rng, 300, 240, 180))
     return root
 
 
@@ -94,7 +80,7 @@ def imagenet_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def cifar_root(tmp_path_factory, writers):
+def cifar_root(tmp_path_factory):
     """A tensorflow-datasets folder with tiny CIFAR-10/100 (48 train + 16 test images),
     prepared offline by tfds' genuine builders from CIFAR binary-format archives."""
     from tensorflow_datasets.core.download import checksums
@@ -110,7 +96,7 @@ def cifar_root(tmp_path_factory, writers):
         for name, classes, cls in (("cifar10", 10, cifar.Cifar10),
                                    ("cifar100", 100, cifar.Cifar100)):
             fname = f"{name.replace('cifar', 'cifar-')}-binary.tar.gz"
-            writers._cifar_archive(manual / fname, name,
+            write_cifar_archive(manual / fname, name,
                                    rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
                                    rng.integers(0, classes, 64))
             info = checksums.compute_url_info(manual / fname)

@@ -8,7 +8,7 @@ import json
 import keras
 import pytest
 
-from tests.recipes.test_recipes import LOG_HEADER, RESULTS_KEYS
+from tests.recipes.run_folder import LOG_HEADER, RESULTS_KEYS
 
 BACKEND = keras.backend.backend()
 TINY = ["--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--timesteps", "4",

@@ -9,6 +9,9 @@ import os
 import keras
 import pytest
 
+from tests.recipes.run_folder import (DATASET_KEYS, HYPERPARAMETER_KEYS, LOG_HEADER,
+                                      RESULTS_KEYS)
+
 BACKEND = keras.backend.backend()
 # Small enough for a 2-core CPU; the code path is the full recipe's. TensorFlow's XLA
 # compilation of a deep SNN costs 25-80 s on 2 cores, so there the smoke runs train
@@ -18,27 +21,6 @@ COMMON = ["--epochs", "1", "--max-steps", "1", "--batch-size", "4", "--verbose",
 # The deepest networks cost 50-90 s per run on JAX (2 cores); they run on torch and
 # TensorFlow, the other recipes on every backend.
 SKIP_ON_JAX = {"cifar100_resnet19", "imagenet100_sew_resnet34"}
-
-LOG_HEADER = ("epoch,accuracy,learning_rate,loss,mean_logit_crossentropy,test_accuracy,"
-              "test_loss,test_mean_logit_crossentropy,val_accuracy,val_loss,"
-              "val_mean_logit_crossentropy")
-RESULTS_KEYS = {
-    "recipe", "method", "dataset", "model", "loss", "hyperparameters", "epochs",
-    "epochs_planned", "selected_on", "best_epoch", "best_validation_accuracy",
-    "best_validation_epoch", "test_accuracy_at_best_epoch", "best_test_accuracy",
-    "best_test_loss", "best_test_epoch", "final_test_accuracy", "final_test_loss",
-    "final_validation_accuracy", "final_train_accuracy", "final_train_loss", "metric_note",
-    "paper_best_test_accuracy_percent", "training_time_s", "resumed", "backend", "versions",
-    "files", "wall_time_s"}
-DATASET_KEYS = {"name", "train_loader_args", "test_loader_args", "validation_loader_args",
-                "steps_per_epoch", "validation_steps", "test_steps"}
-HYPERPARAMETER_KEYS = {
-    "method", "eta", "lam", "decay", "epsilon", "tet_lam", "tet_phi", "tau", "timesteps",
-    "widths", "epochs", "batch_size", "lr", "seed", "mixed_precision", "jit", "distribute",
-    "select_on", "validation_fraction", "validation_seed", "train_samples", "max_steps",
-    "data_dir", "output_dir", "resume", "overwrite", "verbose", "observe_fi", "fi_batches",
-    "method_hyperparameters", "optimizer", "schedule", "jit_compile", "replicas",
-    "dtype_policy"}
 
 CASES = {
     "cifar10_resnet19": ("cifar_root", ["--timesteps", "2", "--widths", "4,8,8,8"]),

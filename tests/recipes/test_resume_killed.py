@@ -10,7 +10,7 @@ import numpy as np
 import keras_trt.models  # noqa: F401 - registers the layers that the .keras files name
 
 from tests.kill_helpers import child_env, run, run_and_kill
-from tests.recipes.conftest import RECIPES
+from tests.recipes.run_folder import RECIPES
 
 ARGS = ["--methods", "trt", "--epochs", "2", "--max-steps", "3", "--batch-size", "8",
         "--timesteps", "2", "--widths", "4,8", "--verbose", "0", "--seed", "0"]

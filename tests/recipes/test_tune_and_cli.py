@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.conftest import stderr_lines
-from tests.recipes.conftest import RECIPES, ROOT
+from tests.support import stderr_lines
+from tests.recipes.run_folder import RECIPES, ROOT
 
 
 def test_tuner_two_trials_reports_best(recipe_module, tmp_path, capsys):

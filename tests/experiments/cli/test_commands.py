@@ -10,7 +10,7 @@ import pytest
 
 from keras_trt.experiments import PRESETS, cli
 from keras_trt.experiments.cli import study
-from tests.conftest import stderr_lines
+from tests.support import stderr_lines
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 
 import keras_trt as kt
-from tests.conftest import to_numpy
+from keras_trt.testing import to_numpy
 
 # The tiny models use the unrolled time loop: the tests call them eagerly, where JAX's
 # `scan` would compile its body at every call (the full-width models keep "auto").

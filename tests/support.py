@@ -1,0 +1,18 @@
+"""What many test modules ask of the test run: the Keras backend it runs on, and a
+subprocess's stderr without TensorFlow's start-up log lines."""
+
+import re
+
+import keras
+
+BACKEND = keras.backend.backend()
+
+# What TensorFlow's C++ runtime prints to stderr when it starts, whatever
+# TF_CPP_MIN_LOG_LEVEL says (absl's early messages).
+_FRAMEWORK_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|"
+                            r"[IWE]\d{4} [\d:. ]+|To enable the following instructions)")
+
+
+def stderr_lines(text):
+    """The lines of a subprocess's stderr, without TensorFlow's start-up log lines."""
+    return [line for line in text.strip().splitlines() if not _FRAMEWORK_LOG.match(line)]
