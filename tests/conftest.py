@@ -46,6 +46,17 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def penalty_added_by_the_caller():
+    """Runs the test inside `kt.losses.weight_penalty_scope()`: the caller's promise that
+    it adds the weight penalty itself, without which a TRTLoss refuses to compute its
+    data term."""
+    import keras_trt as kt
+
+    with kt.losses.weight_penalty_scope():
+        yield
+
+
 @pytest.fixture(scope="session")
 def session_data_cache(tmp_path_factory):
     """Framed DVS data and digits_dvs events cached in a session folder, not in ~/.cache

@@ -15,6 +15,10 @@
 - no file imports a test module (a `test_*.py` or `conftest.py`): what tests, tools,
   benchmarks or recipes share lives in keras_trt.testing or in a plain helper module of
   tests/, and tools/, benchmarks/ and recipes/ import nothing from tests/.
+- tests/ mirrors the package: the tests of keras_trt/<path>/<name>.py (or of the private
+  `_<name>.py`, or of the package <path>/<name>/) are tests/<path>/test_<name>.py, or
+  test_<name>_<aspect>.py where one module has several; the few tests that span modules
+  are listed in CROSS_CUTTING_TESTS with what they cover.
 """
 
 import ast
@@ -295,13 +299,13 @@ def is_test_module(name):
 
 def test_the_test_module_finder_sees_every_form():
     source = ("import conftest\nfrom tests.data.conftest import make_events\n"
-              "from tests.core import test_training\nfrom tests.support import BACKEND\n"
+              "from tests import test_training\nfrom tests.support import BACKEND\n"
               "importlib.import_module('tests.recipes.test_recipes')\n"
               "spec_from_file_location('w', ROOT / 'tests' / 'data' / 'conftest.py')\n"
               "spec_from_file_location('r', RECIPES / f'{name}.py')\n")
     imported = imported_modules(source)
     assert [name for name in imported if is_test_module(name)] == [
-        "conftest", "tests.data.conftest", "tests.core.test_training",
+        "conftest", "tests.data.conftest", "tests.test_training",
         "tests.recipes.test_recipes", "tests/data/conftest.py"]
     assert not is_test_module("tests.support.BACKEND") and not is_test_module(".py")
 
@@ -319,3 +323,72 @@ def test_no_file_imports_a_test_module():
             offenders[relative] = sorted(set(bad))
     assert not offenders, ("import shared helpers from keras_trt.testing or a helper "
                            f"module of tests/, not from a test module: {offenders}")
+
+
+TESTS = ROOT / "tests"
+# Test files (relative to tests/) that cover several modules at once, with what they cover.
+CROSS_CUTTING_TESTS = {
+    "test_docs.py": "every code block of README.md and docs/",
+    "test_docstrings.py": "every docstring example of keras_trt",
+    "test_layout.py": "the layout rules of the whole repository",
+    "test_layer_contracts.py": "the Keras layer contract of every public layer",
+    "test_benchmarks_gpu_check.py": "benchmarks/gpu_check.sh (a script, not a module)",
+    "test_benchmarks_setup.py": "benchmarks/setup_common.py and timing.py (scripts)",
+    "recipes/": "the scripts of recipes/ at the repository root",
+    "models/test_architectures.py": "the paper's networks (vggsnn, resnet19, sew_resnet)",
+    "models/test_jit.py": "jit_compile of the paper's networks on every backend",
+    "models/test_saving.py": ".keras files of the paper's networks across backends",
+    "models/test_training.py": "the paper's networks train and serialise",
+    "analysis/test_plot_model.py": "keras.utils.plot_model with the analysis extra",
+    "data/test_corrupt_data.py": "every loader's errors on corrupt input",
+    "data/test_loader_api.py": "the arguments every loader shares",
+    "export/test_tf_saved_model.py": "Keras' own model.export of a SpikingModel",
+    "experiments/cli/test_commands.py": "the command dispatch (__main__.py, cli/__init__.py)",
+}
+
+
+def mirrored_module(relative):
+    """The keras_trt module (or package) that the test file `relative` (a path under tests/,
+    e.g. "callbacks/test_exact_resume_killed.py") mirrors, as a path relative to keras_trt/,
+    or None: the longest `_`-separated prefix <name> of the file's name after `test_` for
+    which <folder>/<name>.py, <folder>/_<name>.py or a package <folder>/<name>/ exists."""
+    path = Path(relative)
+    folder = PACKAGE.joinpath(*path.parent.parts)
+    words = path.stem.removeprefix("test_").split("_")
+    for k in range(len(words), 0, -1):
+        name = "_".join(words[:k])
+        for candidate in (folder / f"{name}.py", folder / f"_{name}.py",
+                          folder / name / "__init__.py"):
+            if candidate.is_file():
+                return candidate.parent.relative_to(PACKAGE).as_posix() + "/" if (
+                    candidate.name == "__init__.py") else _relative(candidate)
+    return None
+
+
+def _test_files():
+    return sorted(p.relative_to(TESTS).as_posix() for p in TESTS.rglob("test_*.py"))
+
+
+def test_the_mirror_finder_maps_test_files_to_modules():
+    assert mirrored_module("test_neurons.py") == "neurons.py"
+    assert mirrored_module("test_model_inputs.py") == "_model_inputs.py"
+    assert mirrored_module("callbacks/test_exact_resume_killed.py") == "callbacks/exact_resume.py"
+    assert mirrored_module("test_training_several_outputs.py") == "training.py"
+    assert mirrored_module("export/test_nir_import.py") == "export/nir_import.py"
+    assert mirrored_module("test_distribute_x.py") == "distribute/"
+    assert mirrored_module("test_neuron.py") is None
+    assert mirrored_module("core/test_neurons.py") is None
+    assert "callbacks/test_exact_resume.py" in _test_files()
+
+
+def test_tests_mirror_the_package():
+    cross_cutting = [path for path in _test_files()
+                     if any(path == entry or (entry.endswith("/") and path.startswith(entry))
+                            for entry in CROSS_CUTTING_TESTS)]
+    unmapped = [path for path in _test_files()
+                if path not in cross_cutting and mirrored_module(path) is None]
+    assert not unmapped, (
+        "put the tests of keras_trt/<path>/<name>.py in tests/<path>/test_<name>.py "
+        f"(or test_<name>_<aspect>.py), or list a cross-cutting file: {unmapped}")
+    stale = [entry for entry in CROSS_CUTTING_TESTS if not (TESTS / entry).exists()]
+    assert not stale, f"CROSS_CUTTING_TESTS names files that are gone: {stale}"

@@ -6,8 +6,8 @@ import pytest
 
 import keras_trt as kt
 from keras_trt import regularizers
-from tests.core import reference
-from tests.core.tiny_training import C, T, data, tiny_model
+from tests import reference
+from tests.tiny_training import C, T, data, tiny_model
 from tests.gradients import grad
 
 ops = keras.ops

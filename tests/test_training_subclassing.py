@@ -12,13 +12,13 @@ import sys
 import keras
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _SCRIPT = r'''
 import json, os, pickle, sys, tempfile, zipfile
 import numpy as np, keras
 import keras_trt as kt
-from tests.core import reference
+from tests import reference
 
 ops = keras.ops
 T, C = 3, 4

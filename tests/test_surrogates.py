@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.core import reference
+from tests import reference
 from tests.gradients import grad
 
 GRID = np.linspace(-3.0, 3.0, 241).astype("float32")

@@ -6,7 +6,7 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.testing import many_spike_input, to_numpy
-from tests.core import reference
+from tests import reference
 
 
 def test_stateful_lif_hand_computed():

@@ -1,5 +1,5 @@
 """Models and data shared by the 2-process torch_ddp worker and the single-process
-references it is compared with (tests/distribute/test_torch_ddp.py)."""
+references it is compared with (tests/backend/distribute/test_torch_ddp.py)."""
 
 import keras
 import numpy as np

@@ -22,12 +22,12 @@ from keras_trt.dense import Float64ExactDense
 from keras_trt.metrics import temporal_cross_entropy
 from keras_trt.testing import to_numpy
 from tests.support import BACKEND
-from tests.core import reference
+from tests import reference
 from tests.gradients import grad
 
 ops = keras.ops
 TIGHT = dict(rtol=1e-12, atol=1e-12)
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def jax_x64():
@@ -305,7 +305,7 @@ def test_vggsnn_float64_forward_and_sgd_step_agree_across_backends(tmp_path):
     env = dict(os.environ, JAX_ENABLE_X64="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     runs = {b: subprocess.Popen(
-        [sys.executable, "-m", "tests.core._float64_step", str(tmp_path / f"{b}.npz")],
+        [sys.executable, "-m", "tests._float64_step", str(tmp_path / f"{b}.npz")],
         env=dict(env, KERAS_BACKEND=b), cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True) for b in BACKENDS}
     try:

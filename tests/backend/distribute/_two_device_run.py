@@ -1,9 +1,9 @@
 """Data-parallel checks on two virtual CPU devices, run as a subprocess (the device
 count must be fixed before TensorFlow or JAX starts): prints one JSON line of measured
-differences that tests/distribute/test_distribute_tf_jax.py asserts on.
+differences that tests/backend/distribute/test_tensorflow_and_jax.py asserts on.
 
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \\
-        python tests/distribute/_two_device_run.py OUTPUT_DIR
+        python tests/backend/distribute/_two_device_run.py OUTPUT_DIR
 """
 
 import json

@@ -11,8 +11,8 @@ import pytest
 
 import keras_trt as kt
 from keras_trt.testing import to_numpy
-from tests.core import reference
-from tests.core.tiny_training import C, data, tiny_model
+from tests import reference
+from tests.tiny_training import C, data, tiny_model
 from tests.support import BACKEND
 
 LOSSES = [kt.losses.SDTLoss(), kt.losses.TETLoss(lam=0.2), kt.losses.TRTLoss(eta=0.3)]
@@ -20,7 +20,7 @@ METRICS = [kt.metrics.TemporalAccuracy, kt.metrics.TemporalCrossEntropy]
 
 
 # These tests check the losses' data terms; a TRTLoss computes one only where its caller
-# promises to add the weight penalty (tests/core/test_training.py checks the TypeError
+# promises to add the weight penalty (tests/test_training.py checks the TypeError
 # otherwise).
 pytestmark = pytest.mark.usefixtures("penalty_added_by_the_caller")
 

@@ -1,4 +1,4 @@
-"""keras_trt.spatial against direct NumPy convolution and pooling (tests/core/reference.py):
+"""keras_trt.spatial against direct NumPy convolution and pooling (tests/reference.py):
 values, input gradients and kernel gradients, on every backend (on torch through the
 copy-free channels-last kernels of keras_trt.backend.torch where they apply)."""
 
@@ -8,7 +8,7 @@ import pytest
 
 import keras_trt as kt
 from tests.support import BACKEND
-from tests.core import reference
+from tests import reference
 from tests.gradients import grad
 
 ops = keras.ops

@@ -1,5 +1,5 @@
 """One rank of the 2-process torch_ddp checks (launched by torchrun from
-tests/distribute/test_engine.py): runs every scenario, writes rank<r>.npz/.json to
+tests/backend/distribute/test_torch_ddp.py): runs every scenario, writes rank<r>.npz/.json to
 OUT (argv[1])."""
 
 import json
@@ -13,7 +13,7 @@ import torch
 
 import keras_trt as kt
 from keras_trt.backend.distribute import torch as engine
-from tests.distribute import _torch_ddp_cases as cases
+from tests.backend.distribute import _torch_ddp_cases as cases
 
 
 class CountingResume(kt.callbacks.ExactResume):

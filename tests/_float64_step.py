@@ -1,8 +1,8 @@
 """One float64 forward pass and one SGD step of the full-size VGGSNN, saved to an .npz.
 
-Run once per backend and compare the files (tests/core/test_float64.py does):
+Run once per backend and compare the files (tests/test_precision.py does):
 
-    KERAS_BACKEND=torch python -m tests.core._float64_step out_torch.npz
+    KERAS_BACKEND=torch python -m tests._float64_step out_torch.npz
 
 Weights and inputs come from a fixed NumPy generator, so every backend starts from the
 same numbers; the file holds the inference logits, the per-sample TRT loss of those

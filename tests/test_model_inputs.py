@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.core.tiny_training import C, T, data, tiny_model
+from tests.tiny_training import C, T, data, tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.core import reference
+from tests import reference
 
 T, C, B = 4, 3, 8
 

@@ -1,7 +1,7 @@
 """The torch engine of `kt.distribute` (`keras_trt.backend.distribute.torch`): `SpikingModel.fit` / `evaluate` on 2 gloo processes
 (torchrun on 127.0.0.1) against one process on the same global data.
 
-One torchrun launch runs every scenario (tests/distribute/_torch_ddp_worker.py); the
+One torchrun launch runs every scenario (tests/backend/distribute/_torch_ddp_worker.py); the
 tests below compare what each rank wrote with references computed here. Torch backend
 only.
 """
@@ -21,7 +21,7 @@ from tests.support import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="the torch engine: torch backend only")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _free_port():
@@ -39,7 +39,7 @@ def ranks(tmp_path_factory):
         env.pop(name, None)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-               str(ROOT / "tests" / "distribute" / "_torch_ddp_worker.py"), str(out)]
+               str(ROOT / "tests" / "backend" / "distribute" / "_torch_ddp_worker.py"), str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     results = []
@@ -69,7 +69,7 @@ def test_steps_equal_one_process_with_the_global_batch(ranks):
     penalty included once per step), the weights are those of one process with
     batches of 8 from rank 0's initial weights; fit's and evaluate's metrics are the
     single-process ones on all 16 samples."""
-    from tests.distribute import _torch_ddp_cases as cases
+    from tests.backend.distribute import _torch_ddp_cases as cases
 
     _, results = ranks
     x, y = cases.data(16)
@@ -94,7 +94,7 @@ def test_all_reduce_mean_value_and_gradient(ranks):
     the ranks as gradients are, the gradient of the mean of the ranks' losses)."""
     import torch
 
-    from tests.distribute import _torch_ddp_cases as cases
+    from tests.backend.distribute import _torch_ddp_cases as cases
 
     _, results = ranks
     rng = np.random.default_rng(3)
@@ -117,7 +117,7 @@ def test_all_reduce_mean_value_and_gradient(ranks):
 def test_moving_statistics_per_rank_rank_zeros_kept(ranks):
     """TemporalBatchNorm's moving statistics after one step are rank 0's: the update
     from rank 0's 4 samples alone, on both ranks."""
-    from tests.distribute import _torch_ddp_cases as cases
+    from tests.backend.distribute import _torch_ddp_cases as cases
 
     _, results = ranks
     x, _ = cases.data(16)
@@ -137,7 +137,7 @@ def test_sync_batch_norm_step_equals_one_process_on_the_global_batch(ranks):
     """TemporalBatchNorm(sync=True): one SGD step on 2 ranks x 4 samples gives the
     weights and moving statistics of one process's step on the 8 (TRT penalty included),
     which per-rank statistics do not (test_moving_statistics_per_rank_rank_zeros_kept)."""
-    from tests.distribute import _torch_ddp_cases as cases
+    from tests.backend.distribute import _torch_ddp_cases as cases
 
     _, results = ranks
     x, y = cases.data(16)
@@ -154,7 +154,7 @@ def test_sync_batch_norm_step_equals_one_process_on_the_global_batch(ranks):
 def test_saved_model_loads_in_one_process(ranks):
     """Rank 0's .keras file gives every rank's predictions, and its evaluation on all
     samples is what the 2 ranks reported on their shards."""
-    from tests.distribute import _torch_ddp_cases as cases
+    from tests.backend.distribute import _torch_ddp_cases as cases
 
     out, results = ranks
     x, y = cases.data(16)

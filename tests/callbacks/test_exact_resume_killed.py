@@ -8,7 +8,7 @@ import numpy as np
 
 from tests.kill_helpers import child_env, run, run_and_kill
 
-SCRIPT = "from tests.core.resume_user_script import main; main({backup!r}, {out!r}{extra})"
+SCRIPT = "from tests.callbacks.resume_user_script import main; main({backup!r}, {out!r}{extra})"
 PAUSE = (", [__import__('tests.kill_helpers', fromlist=['PauseAtStep'])"
          ".PauseAtStep({marker!r}, epoch=1, batch=2)]")
 

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from tests.core import reference
+from tests import reference
 
 ops = keras.ops
 
 
 # These tests check the losses' data terms; a TRTLoss computes one only where its caller
-# promises to add the weight penalty (tests/core/test_training.py checks the TypeError
+# promises to add the weight penalty (tests/test_training.py checks the TypeError
 # otherwise).
 pytestmark = pytest.mark.usefixtures("penalty_added_by_the_caller")
 

@@ -1,5 +1,5 @@
 """Data parallelism on TensorFlow (MirroredStrategy) and JAX (DataParallel), checked on
-two virtual CPU devices in one subprocess per backend (tests/distribute/_two_device_run.py;
+two virtual CPU devices in one subprocess per backend (tests/backend/distribute/_two_device_run.py;
 the device count must be set before the framework starts). The torch engine has its own
 tests (torchrun-style processes)."""
 
@@ -15,7 +15,7 @@ import pytest
 import keras_trt as kt
 
 BACKEND = keras.backend.backend()
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 two_devices = pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"),
                                  reason="TensorFlow and JAX engines (torch: test_torch_ddp)")
 
@@ -27,7 +27,7 @@ def report(tmp_path_factory):
                KERAS_TRT_CACHE_DIR=str(out / "cache"), OMP_NUM_THREADS="1")
     if BACKEND == "jax":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    run = subprocess.run([sys.executable, str(ROOT / "tests/distribute/_two_device_run.py"),
+    run = subprocess.run([sys.executable, str(ROOT / "tests/backend/distribute/_two_device_run.py"),
                           str(out)], env=env, capture_output=True, text=True, timeout=600)
     lines = [line for line in run.stdout.splitlines() if line.startswith("REPORT ")]
     assert run.returncode == 0 and lines, run.stdout[-2000:] + run.stderr[-4000:]

@@ -5,7 +5,7 @@ import pytest
 import keras_trt as kt
 from keras_trt.neurons import lif_multistep
 from keras_trt.testing import many_spike_input
-from tests.core import reference
+from tests import reference
 from tests.gradients import grad
 
 ops = keras.ops
