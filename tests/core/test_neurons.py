@@ -14,7 +14,7 @@ def many_spike_input(shape=(4, 12, 5, 3), seed=0):
     return np.random.default_rng(seed).normal(0.6, 0.9, shape).astype("float32")
 
 
-@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("time_loop", ["unroll", "auto"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("tau", [2.0, 1.0, 4.0])
 def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
@@ -30,7 +30,7 @@ def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
 
 @pytest.mark.parametrize("implementation", ["fused", "autodiff"])
 @pytest.mark.parametrize("v_reset", [0.0, 0.3, None])
-@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("time_loop", ["unroll", "auto"])
 def test_layer_output_equals_numpy_on_rank_5_input(implementation, v_reset, time_loop):
     x = many_spike_input((2, 6, 4, 4, 3), seed=1)
     out = kt.LIF(tau=2.0, v_reset=v_reset, implementation=implementation,
@@ -86,7 +86,7 @@ def test_state_starts_at_v_reset_every_call():
 
 
 @pytest.mark.parametrize("implementation", ["fused", "autodiff"])
-@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("time_loop", ["unroll", "auto"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("surrogate,surrogate_grad", [
@@ -284,7 +284,7 @@ def test_if_refuses_a_tau(tau):
 
 def test_config_round_trip():
     lif = kt.LIF(tau=3.0, v_threshold=0.5, v_reset=None, surrogate=kt.surrogates.ATan(3.0),
-                 detach_reset=True, time_loop="scan", implementation="autodiff")
+                 detach_reset=True, time_loop="unroll", implementation="autodiff")
     clone = kt.LIF.from_config(lif.get_config())
     for attr in ("tau", "v_threshold", "v_reset", "detach_reset", "time_loop",
                  "implementation"):
@@ -307,9 +307,14 @@ def test_rank_2_input_rejected():
         kt.LIF()(np.zeros((4, 5), "float32"))
 
 
-def test_auto_time_loop_is_the_unrolled_loop_on_every_backend():
+def test_scan_time_loop_is_deprecated_and_runs_the_unrolled_loop():
     # The unrolled loop is the faster one measured on every backend (docs/performance.md);
     # under jax.jit, scan's forward+backward took about 1.7x as long at full size.
-    from keras_trt import neuron_dynamics
-    assert neuron_dynamics._resolve_time_loop("auto") == "unroll"
-    assert neuron_dynamics._resolve_time_loop("scan") == "scan"
+    with pytest.warns(DeprecationWarning, match="time_loop='scan' is deprecated"):
+        lif = kt.LIF(time_loop="scan")
+    assert lif.time_loop == "unroll" and lif.get_config()["time_loop"] == "unroll"
+    x = many_spike_input((2, 5, 3))
+    with pytest.warns(DeprecationWarning, match="lif_multistep: time_loop='scan'"):
+        spikes = lif_multistep(x, time_loop="scan")
+    np.testing.assert_array_equal(ops.convert_to_numpy(spikes),
+                                  reference.lif_forward(x, 2.0, 1.0, 0.0)[0])
