@@ -9,7 +9,6 @@ wrapper and the layer inside it carry the same name, so variable paths read
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
@@ -18,6 +17,7 @@ from keras_trt import dense as kt_dense
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import spatial
+from keras_trt.validation import integer, positive_int
 
 __all__ = [
     "conv_kernel_initializer", "dense_kernel_initializer", "dense_bias_initializer",
@@ -131,9 +131,7 @@ class TileTime(keras.layers.Layer):
 
     def __init__(self, timesteps, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"TileTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
-        self.timesteps = timesteps
+        self.timesteps = positive_int(timesteps, "timesteps", "TileTime")
 
     def build(self, input_shape):
         if len(input_shape) < 3 or input_shape[1] != 1:
@@ -163,17 +161,12 @@ def check_spatial_size(model_name, shape, minimum, channels_name="channels"):
     """Raises a ValueError naming the minimum when (H, W) is smaller than `minimum`."""
     height, width, channels = shape
     for label, size in (("height", height), ("width", width)):
-        if size is None:
-            continue
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < minimum:
-            raise ValueError(
-                f"{model_name}: input {label} must be an integer >= {minimum} (the "
-                f"smallest size the architecture allows), got input spatial size "
-                f"{height}x{width}.")
-    if channels is None or isinstance(channels, bool) \
-            or not isinstance(channels, numbers.Integral) or channels < 1:
-        raise ValueError(f"{model_name}: the number of input {channels_name} (last axis) "
-                         f"must be a known integer >= 1, got {channels!r}.")
+        if size is not None:
+            integer(size, f"input {label}", model_name, minimum=minimum,
+                    hint=f"the smallest size the architecture allows; input spatial size "
+                         f"{height}x{width}")
+    positive_int(channels, f"input {channels_name}", model_name,
+                 hint="the last axis; it must be known")
 
 
 # --------------------------------------------------------------- static-image inputs
@@ -200,9 +193,7 @@ def parse_image_input(model_name, input_shape, timesteps):
             f"{model_name}: `input_shape` must be (height, width, channels) for a static "
             f"image or (timesteps, height, width, channels) for a sequence, got "
             f"{input_shape!r}.")
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"{model_name}: `timesteps` must be a known integer >= 1, got "
-                         f"{timesteps!r}.")
+    timesteps = positive_int(timesteps, "timesteps", model_name, hint="it must be known")
     return input_shape, timesteps, static
 
 
@@ -228,9 +219,7 @@ def stem(inputs, timesteps, static, stem_once, conv_and_bn):
 
 
 def check_model_args(model_name, num_classes, widths, count):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"{model_name}: `num_classes` must be an integer >= 1, got "
-                         f"{num_classes!r}.")
+    positive_int(num_classes, "num_classes", model_name)
     widths = tuple(int(w) for w in widths)
     if len(widths) != count or any(w < 1 for w in widths):
         raise ValueError(f"{model_name}: `widths` must be {count} positive integers, got "

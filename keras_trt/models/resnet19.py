@@ -18,6 +18,7 @@ import keras
 
 from keras_trt import training
 from keras_trt.models import _blocks
+from keras_trt.validation import positive_int
 
 __all__ = ["ResNet19", "basic_block"]
 
@@ -90,9 +91,7 @@ def ResNet19(
     input_shape, timesteps, static = _blocks.parse_image_input(
         "ResNet19", input_shape, timesteps)
     _blocks.check_spatial_size("ResNet19", input_shape[-3:], 1)
-    if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 1:
-        raise ValueError(f"ResNet19: `hidden_units` must be an integer >= 1, got "
-                         f"{hidden_units!r}.")
+    positive_int(hidden_units, "hidden_units", "ResNet19")
 
     neuron = _blocks.neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset,
                                    time_loop)
