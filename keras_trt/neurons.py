@@ -78,6 +78,7 @@ class LIF(keras.layers.Layer):
 
     def __init__(
         self,
+        # the model builders (keras_trt.models) repeat these keywords in their signatures
         tau=2.0,
         v_threshold=1.0,
         v_reset=0.0,

@@ -24,69 +24,51 @@ import numbers
 __all__ = ["integer", "positive_int", "number"]
 
 
-def _fail(value, name, owner, expected, hint):
-    where = f"{owner}: " if owner else ""
-    hint = f" ({hint})" if hint else ""
-    raise ValueError(f"{where}{name} must be {expected}{hint}, got {name}={value!r}.")
-
-
 def integer(value, name, owner=None, *, minimum=None, maximum=None, allow_none=False,
             hint=None):
     """`value` as an int if it is an integer in [minimum, maximum] (None: no bound), or
     None if it is None and `allow_none`; else a ValueError naming `name` (and `owner`,
     the function or class it is an argument of), with `hint` in parentheses."""
-    if minimum is not None and maximum is not None:
-        expected = f"an integer in [{minimum}, {maximum}]"
-    elif minimum is not None:
-        expected = f"an integer >= {minimum}"
-    elif maximum is not None:
-        expected = f"an integer <= {maximum}"
-    else:
-        expected = "an integer"
-    return _integer(value, name, owner, minimum, maximum, allow_none, hint, expected)
+    return _check(value, name, owner, numbers.Integral, (minimum, False),
+                  (maximum, False), allow_none, hint, int)
 
 
 def positive_int(value, name, owner=None, *, allow_none=False, hint=None):
     """An integer >= 1 (see `integer`), "a positive integer" in the message."""
-    return _integer(value, name, owner, 1, None, allow_none, hint, "a positive integer")
-
-
-def _integer(value, name, owner, minimum, maximum, allow_none, hint, expected):
-    if value is None and allow_none:
-        return None
-    if allow_none:
-        expected += " or None"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
-            (minimum is not None and value < minimum) or \
-            (maximum is not None and value > maximum):
-        _fail(value, name, owner, expected, hint)
-    return int(value)
+    return _check(value, name, owner, numbers.Integral, (1, False), (None, False),
+                  allow_none, hint, int, expected="a positive integer")
 
 
 def number(value, name, owner=None, *, at_least=None, above=None, below=None,
            allow_none=False, hint=None):
     """`value` as a float if it is a real number (not a bool, not NaN) with
-    `value >= at_least`, `value > above` and `value < below` (None: no bound), or None
+    `value >= at_least` or `value > above`, and `value < below` (None: no bound), or None
     if it is None and `allow_none`; else a ValueError in `integer`'s format."""
+    low = (above, True) if above is not None else (at_least, False)
+    return _check(value, name, owner, numbers.Real, low, (below, True), allow_none,
+                  hint, float)
+
+
+def _check(value, name, owner, kind, low, high, allow_none, hint, convert, expected=None):
+    """`convert(value)` if `value` is a `kind` (never a bool, never NaN) within the
+    bounds `low` and `high`, each (bound or None, whether it is excluded)."""
     if value is None and allow_none:
         return None
-    low = (f"[{at_least}" if at_least is not None else
-           f"({above}" if above is not None else None)
-    if low is not None and below is not None:
-        expected = f"a number in {low}, {below})"
-    elif at_least is not None:
-        expected = f"a number >= {at_least}"
-    elif above is not None:
-        expected = f"a number > {above}"
-    elif below is not None:
-        expected = f"a number < {below}"
-    else:
-        expected = "a number"
-    if allow_none:
-        expected += " or None"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or \
-            (at_least is not None and not value >= at_least) or \
-            (above is not None and not value > above) or \
-            (below is not None and not value < below):
-        _fail(value, name, owner, expected, hint)
-    return float(value)
+    (low, low_open), (high, high_open) = low, high
+    ok = (isinstance(value, kind) and not isinstance(value, bool) and value == value
+          and (low is None or (value > low if low_open else value >= low))
+          and (high is None or (value < high if high_open else value <= high)))
+    if ok:
+        return convert(value)
+    if expected is None:
+        expected = "an integer" if kind is numbers.Integral else "a number"
+        if low is not None and high is not None:
+            expected += f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        elif low is not None:
+            expected += f" {'>' if low_open else '>='} {low}"
+        elif high is not None:
+            expected += f" {'<' if high_open else '<='} {high}"
+    where = f"{owner}: " if owner else ""
+    hint = f" ({hint})" if hint else ""
+    none = " or None" if allow_none else ""
+    raise ValueError(f"{where}{name} must be {expected}{none}{hint}, got {name}={value!r}.")

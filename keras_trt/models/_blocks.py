@@ -120,6 +120,8 @@ def neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset, time_loop)
                 detach_reset=detach_reset, time_loop=time_loop)
 
 
+# RepeatTime's twin by shape, kept apart: NIR export and streaming tell the two apart by
+# class (RepeatTime marks a static input; TileTime repeats an existing time axis).
 @keras.saving.register_keras_serializable(package="keras_trt")
 class TileTime(keras.layers.Layer):
     """Repeats a length-1 time axis `timesteps` times: (B, 1, ...) -> (B, T, ...).

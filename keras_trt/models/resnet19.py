@@ -52,6 +52,7 @@ def ResNet19(
     num_classes=10,
     timesteps=6,
     input_shape=(32, 32, 3),
+    # LIF's keywords, spelled out in every builder: each signature is its documented API
     tau=2.0,
     v_threshold=1.0,
     v_reset=0.0,

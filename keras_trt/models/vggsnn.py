@@ -30,6 +30,7 @@ VGGSNN_WIDTHS = (64, 128, 256, 256, 512, 512, 512, 512)
 def VGGSNN(
     num_classes=10,
     input_shape=(10, 48, 48, 2),
+    # LIF's keywords, spelled out in every builder: each signature is its documented API
     tau=2.0,
     v_threshold=1.0,
     v_reset=0.0,
