@@ -51,8 +51,8 @@ def check_time_loop(time_loop, owner="lif_multistep"):
                       f"time_loop='auto' or 'unroll'.", DeprecationWarning, stacklevel=3)
         return "unroll"
     if time_loop not in TIME_LOOPS:
-        raise ValueError(f"{owner}: `time_loop` must be one of {TIME_LOOPS}, "
-                         f"got {time_loop!r}.")
+        raise ValueError(f"{owner}: time_loop must be one of {TIME_LOOPS}, "
+                         f"got time_loop={time_loop!r}.")
     return time_loop
 
 
