@@ -7,11 +7,9 @@ to every trainable weight; JAX: `jax.jit`, TensorFlow: `tf.function`, XLA with `
 
 - convs: the eight bias-free 3x3 convolutions and the four average pools alone;
 - convs+tdBN: the same with tdBN after every convolution;
-- VGGSNN: the whole model (convs, tdBN, LIF, pools, head), with the LIF's time loop as
-  the backend's default and as the other loop;
+- VGGSNN: the whole model (convs, tdBN, LIF, pools, head);
 - penalty: the TRT penalty of the model's weights, value and gradient;
-- train step: `model.train_on_batch` (forward, TRT loss and penalty, backward, Adam),
-  with either time loop.
+- train step: `model.train_on_batch` (forward, TRT loss and penalty, backward, Adam).
 
 Differences between rows give each part's share: LIF = VGGSNN - convs+tdBN (the head is
 a 10-output Linear layer), tdBN = convs+tdBN - convs, loss and optimizer = train step -
@@ -119,7 +117,6 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     shape = (args.timesteps, args.size, args.size, 2)
     x, y = setup.random_batch(shape, args.batch)
-    default_loop, other_loop = "unroll", "scan"      # "auto" is the unrolled loop
 
     pieces = []
     only = set(filter(None, args.only.split(",")))
@@ -133,18 +130,14 @@ def main(argv=None):
     run("convs forward+backward", lambda: compiled(convs, x, True, args.xla))
     convs_bn = conv_stack(shape, batch_norm=True)
     run("convs+tdBN forward+backward", lambda: compiled(convs_bn, x, True, args.xla))
-    for loop in (default_loop, other_loop):
-        model = setup.vggsnn(args.timesteps, args.size, time_loop=loop)
-        run(f"VGGSNN ({loop}) forward", lambda m=model: compiled(m, x, False, args.xla))
-        run(f"VGGSNN ({loop}) forward+backward",
-            lambda m=model: compiled(m, x, True, args.xla))
     model = setup.vggsnn(args.timesteps, args.size)
+    run("VGGSNN forward", lambda m=model: compiled(m, x, False, args.xla))
+    run("VGGSNN forward+backward", lambda m=model: compiled(m, x, True, args.xla))
     run("penalty value+gradient",
         lambda m=model: _penalty_fn(m, args.timesteps, args.xla))
-    for loop in (default_loop, other_loop):
-        model = setup.compile_trt(setup.vggsnn(args.timesteps, args.size, time_loop=loop),
-                                  jit=True if backend == "jax" else args.xla)
-        run(f"train step ({loop})", lambda m=model: setup.train_step(m, x, y))
+    model = setup.compile_trt(setup.vggsnn(args.timesteps, args.size),
+                              jit=True if backend == "jax" else args.xla)
+    run("train step", lambda m=model: setup.train_step(m, x, y))
     # The machine may be shared: every piece is compiled and warmed up first, then the
     # pieces are timed in turn, one run each per round, so that a change in load shifts
     # all of them alike; the median over the rounds per piece.

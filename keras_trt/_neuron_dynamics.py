@@ -22,26 +22,38 @@ np.testing.assert_array_equal(np.asarray(lif_multistep(x)), np.asarray(lif_multi
 ```
 """
 
+import warnings
+
 import keras
 from keras import ops
 
 from keras_trt import backend
 from keras_trt import surrogates as surrogates_lib
 
-__all__ = ["lif_multistep", "lif_multistep_fused", "TIME_LOOPS"]
+__all__ = ["lif_multistep", "lif_multistep_fused", "TIME_LOOPS", "check_time_loop"]
 
-TIME_LOOPS = ("auto", "unroll", "scan")
+TIME_LOOPS = ("auto", "unroll")
 
 
-def _resolve_time_loop(time_loop):
-    if time_loop != "auto":
-        return time_loop
-    # Measured (benchmarks/profile_subgraphs.py, docs/performance.md): the unrolled loop
-    # is the fastest everywhere. Under jax.jit the full-size VGGSNN forward+backward takes
-    # about 1.7x as long with scan (the while loop's stacking and reversed slicing of
-    # whole (T, B, H, W, C) tensors); eagerly, JAX's scan compiles its body at every
-    # call; TensorFlow's XLA path cannot compile scan's gradient.
-    return "unroll"
+def check_time_loop(time_loop, owner="lif_multistep"):
+    """`time_loop` checked: "auto" or "unroll" (the same loop); the former "scan" is
+    deprecated and gives "unroll" with a DeprecationWarning (saved models keep loading).
+
+    The unrolled loop was measured the faster everywhere (benchmarks/profile_subgraphs.py,
+    docs/performance.md): under jax.jit the full-size VGGSNN forward+backward took about
+    1.7x as long with `ops.scan` (the while loop's stacking and reversed slicing of whole
+    (T, B, H, W, C) tensors); eagerly, JAX's scan compiles its body at every call;
+    TensorFlow's XLA path cannot compile scan's gradient. Same values either way.
+    """
+    if time_loop == "scan":
+        warnings.warn(f"{owner}: time_loop='scan' is deprecated and runs the unrolled "
+                      f"loop (the faster on every backend, same values); pass "
+                      f"time_loop='auto' or 'unroll'.", DeprecationWarning, stacklevel=3)
+        return "unroll"
+    if time_loop not in TIME_LOOPS:
+        raise ValueError(f"{owner}: time_loop must be one of {TIME_LOOPS}, "
+                         f"got time_loop={time_loop!r}.")
+    return time_loop
 
 
 def lif_multistep(
@@ -66,8 +78,8 @@ def lif_multistep(
         spike_fn: a `keras_trt.surrogates.Surrogate` (default `Triangle(1.0)`).
         detach_reset: stop the gradient through the spike in the reset (the reference
             code does not: default False).
-        time_loop: "unroll" (a Python loop over the static T), "scan" (`keras.ops.scan`)
-            or "auto" (the unrolled loop: measured the faster on every backend).
+        time_loop: "unroll" or "auto" (the same: a Python loop over the static T; the
+            former "scan" is deprecated, see `check_time_loop`).
         return_membrane: also return the membrane potential after each reset.
         initial_membrane: the membrane before the first timestep, shaped like one frame
             (B, ...) (default: `v_reset`, or 0 for a soft reset). A stateful `LIF` passes
@@ -76,6 +88,7 @@ def lif_multistep(
     Returns:
         spikes (same shape as x), or (spikes, membrane) when `return_membrane`.
     """
+    check_time_loop(time_loop)
     spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
     x = ops.convert_to_tensor(x)
 
@@ -89,21 +102,6 @@ def lif_multistep(
         u0 = ops.full_like(x[:, 0], 0.0 if v_reset is None else v_reset)
     else:
         u0 = ops.cast(initial_membrane, x.dtype)
-    if _resolve_time_loop(time_loop) == "scan":
-        # TensorFlow's scan needs outputs shaped like the carry, so the membrane variant
-        # carries (u, s) and emits (s, u).
-        if return_membrane:
-
-            def step_with_membrane(carry, x_t):
-                u, s = step(carry[0], x_t)
-                return (u, s), (s, u)
-
-            _, (spikes, membrane) = ops.scan(
-                step_with_membrane, (u0, ops.zeros_like(u0)), ops.moveaxis(x, 1, 0))
-            return ops.moveaxis(spikes, 0, 1), ops.moveaxis(membrane, 0, 1)
-        _, spikes = ops.scan(step, u0, ops.moveaxis(x, 1, 0))
-        return ops.moveaxis(spikes, 0, 1)
-
     u, spikes, membrane = u0, [], []
     for x_t in ops.unstack(x, axis=1):
         u, s = step(u, x_t)
@@ -132,6 +130,7 @@ def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
     layer passes its bfloat16/float16 input with `state_dtype="float32"`: the torch kernel
     then promotes one frame at a time, the keras.ops form casts x as a whole.
     """
+    check_time_loop(time_loop, "lif_multistep_fused")
     spike_fn = spike_fn or surrogates_lib.Triangle(1.0)
     x = ops.convert_to_tensor(x)  # NumPy input too: the torch kernel needs a tensor
     kernel = backend.fast_kernel("lif_multistep_fused")
@@ -143,13 +142,11 @@ def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
     if state_dtype is not None and keras.backend.standardize_dtype(state_dtype) != \
             keras.backend.standardize_dtype(x.dtype):
         spikes = lif_multistep_fused(ops.cast(x, state_dtype), tau, v_threshold, v_reset,
-                                     spike_fn, detach_reset, time_loop)
+                                     spike_fn, detach_reset)
         return ops.cast(spikes, x.dtype)
-    use_scan = _resolve_time_loop(time_loop) == "scan"
 
     @ops.custom_gradient
     def lif(inputs):
-        x_tm = ops.moveaxis(inputs, 1, 0) if use_scan else None
         u0 = ops.full_like(inputs[:, 0], 0.0 if v_reset is None else v_reset)
 
         def forward_step(u, x_t):
@@ -157,20 +154,12 @@ def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
             s = ops.cast(ops.greater(v, v_threshold), v.dtype)
             return _reset(v, s, v_threshold, v_reset), s, v
 
-        if use_scan:
-            def scan_step(carry, x_t):
-                u, s, v = forward_step(carry[0], x_t)
-                return (u, s), (s, v)
-
-            _, (spikes_tm, v_tm) = ops.scan(scan_step, (u0, ops.zeros_like(u0)), x_tm)
-            spikes = ops.moveaxis(spikes_tm, 0, 1)
-        else:
-            u, spike_list, v_list = u0, [], []
-            for x_t in ops.unstack(inputs, axis=1):
-                u, s, v = forward_step(u, x_t)
-                spike_list.append(s)
-                v_list.append(v)
-            spikes = ops.stack(spike_list, axis=1)
+        u, spike_list, v_list = u0, [], []
+        for x_t in ops.unstack(inputs, axis=1):
+            u, s, v = forward_step(u, x_t)
+            spike_list.append(s)
+            v_list.append(v)
+        spikes = ops.stack(spike_list, axis=1)
 
         def backward_step(du, g_t, s_t, v_t):
             """dL/du_{t-1} and dL/dx_t from dL/du_t (du), dL/ds_t (g_t)."""
@@ -186,14 +175,6 @@ def lif_multistep_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, spike_fn=None,
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
             upstream = ops.cast(upstream, spikes.dtype)
-            if use_scan:
-                def scan_back(du, gsv):
-                    return backward_step(du, *gsv)
-
-                _, dx_tm = ops.scan(scan_back, ops.zeros_like(u0),
-                                    (ops.moveaxis(upstream, 1, 0), spikes_tm, v_tm),
-                                    reverse=True)
-                return ops.moveaxis(dx_tm, 0, 1)
             du, dxs = ops.zeros_like(u0), []
             g_list = ops.unstack(upstream, axis=1)
             for t in reversed(range(len(v_list))):

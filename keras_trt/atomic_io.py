@@ -13,7 +13,7 @@ print(json.load(open(path))["accuracy"])   # 0.9
 import json
 import os
 
-__all__ = ["write_json_atomic"]
+__all__ = ["write_json_atomic", "fsync_dir"]
 
 
 def _json_default(value):
@@ -30,7 +30,7 @@ def write_json_atomic(path, obj, indent=2):
 
     NumPy scalars are written as numbers, other values JSON cannot hold as their `str`.
     The folder entry itself is not synced: a caller that needs the rename to survive a
-    power cut syncs the folder after it.
+    power cut calls `fsync_dir` on the folder after it.
     """
     path = os.fspath(path)
     tmp = f"{path}.tmp"
@@ -40,3 +40,26 @@ def write_json_atomic(path, obj, indent=2):
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def fsync_dir(path):
+    """Flushes the entries of folder `path` (a rename into it, new files) to disk, so that
+    they survive a power cut; a no-op where the platform cannot open a folder (Windows,
+    where the rename is atomic anyway) or cannot sync one.
+
+    ```python
+    import tempfile
+    from keras_trt.atomic_io import fsync_dir
+    fsync_dir(tempfile.mkdtemp())
+    ```
+    """
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -27,6 +27,7 @@ import keras
 from keras import ops
 
 from keras_trt import backend, distribute, precision
+from keras_trt.validation import positive_int
 
 __all__ = ["TimeDistributed", "TemporalBatchNorm", "RepeatTime", "TileTime", "TimeAverage"]
 
@@ -260,9 +261,7 @@ class RepeatTime(keras.layers.Layer):
 
     def __init__(self, timesteps, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"RepeatTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
-        self.timesteps = timesteps
+        self.timesteps = positive_int(timesteps, "timesteps", "RepeatTime")
 
     def call(self, inputs):
         x = ops.expand_dims(inputs, 1)
@@ -294,9 +293,7 @@ class TileTime(keras.layers.Layer):
 
     def __init__(self, timesteps, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"TileTime: `timesteps` must be an integer >= 1, got {timesteps!r}.")
-        self.timesteps = timesteps
+        self.timesteps = positive_int(timesteps, "timesteps", "TileTime")
 
     def build(self, input_shape):
         if len(input_shape) < 3 or input_shape[1] != 1:

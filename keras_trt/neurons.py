@@ -27,7 +27,7 @@ from keras import ops
 from keras_trt import precision
 from keras_trt import surrogates as surrogates_lib
 from keras_trt.layers import require_time_axis, stateful_frame_shape
-from keras_trt._neuron_dynamics import TIME_LOOPS, lif_multistep, lif_multistep_fused
+from keras_trt._neuron_dynamics import check_time_loop, lif_multistep, lif_multistep_fused
 
 __all__ = ["LIF", "IF", "lif_multistep", "lif_multistep_fused"]
 
@@ -54,7 +54,8 @@ class LIF(keras.layers.Layer):
         v_reset: hard-reset potential, or None for a soft reset (subtract the threshold).
         surrogate: a surrogate name ("triangle", "sigmoid", "atan") or instance.
         detach_reset: stop the gradient through the reset (default False, as the paper).
-        time_loop: "auto", "unroll" or "scan" (see `lif_multistep`).
+        time_loop: "auto" or "unroll", the same unrolled loop ("scan" is deprecated;
+            see `lif_multistep`).
         implementation: "fused" (one custom gradient for the whole sequence with a
             hand-written BPTT: less memory, fewer kernels) or "autodiff" (the framework
             differentiates every timestep). Same values and gradients.
@@ -77,6 +78,7 @@ class LIF(keras.layers.Layer):
 
     def __init__(
         self,
+        # the model builders (keras_trt.models) repeat these keywords in their signatures
         tau=2.0,
         v_threshold=1.0,
         v_reset=0.0,
@@ -94,8 +96,8 @@ class LIF(keras.layers.Layer):
         v_threshold = float(v_threshold)
         if not v_threshold > 0:
             raise ValueError(f"LIF: `v_threshold` must be > 0, got {v_threshold}.")
-        if time_loop not in TIME_LOOPS:
-            raise ValueError(f"LIF: `time_loop` must be one of {TIME_LOOPS}, got {time_loop!r}.")
+        # a saved "scan" loads with a DeprecationWarning and is saved back as "unroll"
+        time_loop = check_time_loop(time_loop, "LIF")
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"LIF: `implementation` must be one of {tuple(IMPLEMENTATIONS)}, "
                              f"got {implementation!r}.")

@@ -22,13 +22,9 @@ import math
 import keras
 from keras import ops
 
+from keras_trt.validation import integer, number, positive_int
+
 __all__ = ["PerEpochCosineDecay"]
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"PerEpochCosineDecay: `{name}` must be a positive integer, got "
-                         f"{value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="keras_trt")
@@ -50,20 +46,12 @@ class PerEpochCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, initial_learning_rate, epochs, steps_per_epoch, initial_epoch=0,
                  name="per_epoch_cosine_decay"):
         super().__init__()
-        if isinstance(initial_learning_rate, bool) or not isinstance(
-                initial_learning_rate, (int, float)) or not initial_learning_rate > 0:
-            raise ValueError("PerEpochCosineDecay: `initial_learning_rate` must be a number "
-                             f"> 0, got {initial_learning_rate!r}.")
-        _check_positive_int("epochs", epochs)
-        _check_positive_int("steps_per_epoch", steps_per_epoch)
-        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, int) \
-                or initial_epoch < 0:
-            raise ValueError("PerEpochCosineDecay: `initial_epoch` must be an integer >= 0, "
-                             f"got {initial_epoch!r}.")
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.epochs = epochs
-        self.steps_per_epoch = steps_per_epoch
-        self.initial_epoch = initial_epoch
+        owner = "PerEpochCosineDecay"
+        self.initial_learning_rate = number(initial_learning_rate, "initial_learning_rate",
+                                            owner, above=0)
+        self.epochs = positive_int(epochs, "epochs", owner)
+        self.steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", owner)
+        self.initial_epoch = integer(initial_epoch, "initial_epoch", owner, minimum=0)
         self.name = name
 
     def _rate(self, epoch, sin):

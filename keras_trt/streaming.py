@@ -49,6 +49,7 @@ import keras
 from keras_trt import layers as layers_lib
 from keras_trt import neurons
 from keras_trt.graph import layer_graph
+from keras_trt.validation import positive_int
 
 __all__ = ["streaming_model", "reset_states", "is_streaming"]
 
@@ -113,9 +114,7 @@ def streaming_model(model, batch_size=1):
     stream.output_shape    # (1, 1, 10): the logits of one timestep
     ```
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"streaming_model: `batch_size` must be an integer >= 1, got "
-                         f"{batch_size!r}.")
+    batch_size = positive_int(batch_size, "batch_size", "streaming_model")
     if not isinstance(model, keras.Model):
         raise TypeError(f"streaming_model: `model` must be a keras.Model, got "
                         f"{type(model).__name__}.")

@@ -38,11 +38,11 @@ import math
 
 import keras
 import keras_tuner
-import numpy as np
 
 from keras_trt import losses as losses_lib
 from keras_trt import metrics as metrics_lib
 from keras_trt import schedules
+from keras_trt.validation import integer
 
 __all__ = ["TRTHyperModel", "make_tuner", "tuner_seed", "best_trials", "format_trials",
            "TUNERS", "DEFAULT_SPACE"]
@@ -204,13 +204,8 @@ def tuner_seed(seed):
     print(tuner_seed(0), tuner_seed(41), tuner_seed(None))   # 1 42 None
     ```
     """
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
-            or not 0 <= seed <= _MAX_SEED:
-        raise ValueError(f"make_tuner: `seed` must be None or an integer in "
-                         f"[0, {_MAX_SEED}], got {seed!r}.")
-    return int(seed) + 1
+    seed = integer(seed, "seed", "make_tuner", minimum=0, maximum=_MAX_SEED, allow_none=True)
+    return None if seed is None else seed + 1
 
 
 def make_tuner(hypermodel, tuner="random", max_trials=10, max_epochs=None, factor=3,

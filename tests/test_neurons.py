@@ -11,7 +11,7 @@ from tests.gradients import grad
 ops = keras.ops
 
 
-@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("time_loop", ["unroll", "auto"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("tau", [2.0, 1.0, 4.0])
 def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
@@ -27,7 +27,7 @@ def test_spikes_and_membrane_equal_numpy_exactly(tau, v_reset, time_loop):
 
 @pytest.mark.parametrize("implementation", ["fused", "autodiff"])
 @pytest.mark.parametrize("v_reset", [0.0, 0.3, None])
-@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("time_loop", ["unroll", "auto"])
 def test_layer_output_equals_numpy_on_rank_5_input(implementation, v_reset, time_loop):
     x = many_spike_input((2, 6, 4, 4, 3), seed=1)
     out = kt.LIF(tau=2.0, v_reset=v_reset, implementation=implementation,
@@ -83,7 +83,7 @@ def test_state_starts_at_v_reset_every_call():
 
 
 @pytest.mark.parametrize("implementation", ["fused", "autodiff"])
-@pytest.mark.parametrize("time_loop", ["unroll", "scan"])
+@pytest.mark.parametrize("time_loop", ["unroll", "auto"])
 @pytest.mark.parametrize("v_reset", [0.0, -0.25, None])
 @pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("surrogate,surrogate_grad", [
@@ -294,9 +294,14 @@ def test_rank_2_input_rejected():
         kt.LIF()(np.zeros((4, 5), "float32"))
 
 
-def test_auto_time_loop_is_the_unrolled_loop_on_every_backend():
+def test_scan_time_loop_is_deprecated_and_runs_the_unrolled_loop():
     # The unrolled loop is the faster one measured on every backend (docs/performance.md);
     # under jax.jit, scan's forward+backward took about 1.7x as long at full size.
-    from keras_trt import _neuron_dynamics as neuron_dynamics
-    assert neuron_dynamics._resolve_time_loop("auto") == "unroll"
-    assert neuron_dynamics._resolve_time_loop("scan") == "scan"
+    with pytest.warns(DeprecationWarning, match="time_loop='scan' is deprecated"):
+        lif = kt.LIF(time_loop="scan")
+    assert lif.time_loop == "unroll" and lif.get_config()["time_loop"] == "unroll"
+    x = many_spike_input((2, 5, 3))
+    with pytest.warns(DeprecationWarning, match="lif_multistep: time_loop='scan'"):
+        spikes = lif_multistep(x, time_loop="scan")
+    np.testing.assert_array_equal(ops.convert_to_numpy(spikes),
+                                  reference.lif_forward(x, 2.0, 1.0, 0.0)[0])

@@ -60,7 +60,7 @@ def test_optimizer_with_the_schedule_saves_and_reloads(tmp_path):
 
 @pytest.mark.parametrize("kwargs,needle", [
     ({"initial_learning_rate": 0.0, "epochs": 3, "steps_per_epoch": 2}, "initial_learning_rate"),
-    ({"initial_learning_rate": 0.1, "epochs": 0, "steps_per_epoch": 2}, "`epochs`"),
+    ({"initial_learning_rate": 0.1, "epochs": 0, "steps_per_epoch": 2}, "epochs must be a positive integer"),
     ({"initial_learning_rate": 0.1, "epochs": 3, "steps_per_epoch": 2.5}, "steps_per_epoch"),
     ({"initial_learning_rate": 0.1, "epochs": 3, "steps_per_epoch": 2, "initial_epoch": -1},
      "initial_epoch"),

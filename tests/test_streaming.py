@@ -116,7 +116,7 @@ def test_streaming_model_input_checks():
         stream(np.zeros((3, 1, 6), "float32"))
     with pytest.raises(ValueError, match="1 timesteps .* built for T=5"):
         model(np.zeros((2, 1, 6), "float32"))      # the multi-step form still checks T
-    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="streaming_model: batch_size must be a positive integer, got batch_size=0"):
         kt.streaming_model(model, batch_size=0)
     with pytest.raises(TypeError, match="must be a keras.Model"):
         kt.streaming_model("model.keras")

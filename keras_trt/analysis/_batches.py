@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 
+from keras_trt.validation import positive_int
+
 __all__ = ["iterate_batches", "take_arrays", "num_batches"]
 
 
@@ -70,8 +72,7 @@ def iterate_batches(data, steps=None, batch_size=32):
         steps: at most this many batches (None: all of them).
         batch_size: only for array data.
     """
-    if steps is not None and steps < 1:
-        raise ValueError(f"`steps` must be >= 1 or None, got {steps}.")
+    positive_int(steps, "steps", allow_none=True)
     if _is_array_tuple(data):
         x, y = _to_numpy(data[0]), _to_numpy(data[1])
         if len(x) != len(y):

@@ -50,6 +50,7 @@ from keras_trt import neurons
 from keras_trt.analysis.firing_rates import firing_rates
 from keras_trt.analysis.synapses import dense_macs, weight_layer
 from keras_trt.graph import layer_graph
+from keras_trt.validation import number
 
 __all__ = ["energy_report", "format_energy_table", "plot_energy", "HOROWITZ_45NM_FP32"]
 
@@ -61,10 +62,7 @@ _REAL_VALUED = (keras.layers.InputLayer, kt_layers.TemporalBatchNorm,
 
 
 def _check_energy(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"energy_report: `{name}` must be a number >= 0 (joules per "
-                         f"operation), got {value!r}.")
-    return float(value)
+    return number(value, name, "energy_report", at_least=0, hint="joules per operation")
 
 
 def energy_report(model, data=None, rates=None, e_mac=HOROWITZ_45NM_FP32["e_mac"],

@@ -50,6 +50,7 @@ import keras
 import numpy as np
 
 from keras_trt.analysis._batches import iterate_batches, labels_to_int
+from keras_trt.validation import positive_int
 
 __all__ = ["loss_landscape", "random_direction", "filter_normalize", "evaluate_loss"]
 
@@ -125,12 +126,10 @@ def loss_landscape(model, data, steps=21, span=1.0, seed=0, ignore_1d=True,
         (loss at the centre), and the settings to report with it: "seed" (None for a
         Generator), "steps", "span" and "samples" (evaluated per grid point).
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
-            or steps < 1 or steps % 2 == 0:
-        raise ValueError(
-            "loss_landscape: `steps` must be an odd integer >= 1 (grid points per axis; "
-            f"the centre point is then the model's own weights), got {steps!r}.")
-    steps = int(steps)
+    hint = "grid points per axis; odd, so that the centre point is the model's own weights"
+    steps = positive_int(steps, "steps", "loss_landscape", hint=hint)
+    if steps % 2 == 0:
+        raise ValueError(f"loss_landscape: steps must be odd ({hint}), got steps={steps}.")
     if not span > 0:
         raise ValueError(f"`span` must be > 0, got {span}.")
     variables = list(model.trainable_variables)

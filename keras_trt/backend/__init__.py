@@ -12,9 +12,15 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
   list of gradients itself). The transform runs inside the backend's graph where there is
   one (JAX jit), so reducing gradients there (e.g. to squared norms) saves memory.
 - `gradients(model, x, y, loss_fn, training=False)`: the gradients of one scalar loss.
-- `fast_kernel(name)`: a backend's fused kernel (torch: the LIF, tdBN, channels-last
-  conv and pooling, the TRT penalty; JAX: a convolution whose kernel gradient XLA:CPU
-  computes faster), or None.
+- `fast_kernel(name)`: the current backend's fast kernel `name`, or None where it has
+  none. Every name is listed in `KERNEL_TWINS` with its keras.ops twin: the library code
+  that runs instead where a backend has no kernel, the kernel declines an input (returns
+  None), or `fast_kernels_disabled()` is active. Each backend module lists its kernels in
+  its `FAST_KERNELS` table (torch: all seven; JAX: "conv2d"; TensorFlow: none);
+  tests/backend/test_fast_kernels.py checks every entry against its twin, values and
+  gradients.
+- `fast_kernels_disabled(*names)`: a context manager in which `fast_kernel` returns None
+  for `names` (all when none given): the keras.ops twins run, e.g. to compare with them.
 - `is_concrete(x)`: whether the values of `x` can be read now (NumPy data or an eager
   tensor) rather than being symbolic (a `keras.KerasTensor`, a tensor traced by `jax.jit`,
   `tf.function` or `torch.compile`); `keras.ops` has no way to tell.
@@ -41,14 +47,36 @@ grads = backend.gradients(model, np.ones((4, 3), "float32"), np.zeros((4, 2), "f
 ```
 """
 
+import contextlib
 import importlib
 
 import keras
 import numpy as np
 
 __all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel",
-           "is_concrete", "replica_share", "readable_scalar", "global_rng_state",
-           "set_global_rng_state", "has_gpu"]
+           "KERNEL_TWINS", "fast_kernels_disabled", "is_concrete", "replica_share",
+           "readable_scalar", "global_rng_state", "set_global_rng_state", "has_gpu"]
+
+# Every fast kernel's name, with its keras.ops twin: the code that computes the same
+# thing where the kernel is absent or declines. A kernel must equal its twin in value and
+# gradient (to float rounding); a backend's FAST_KERNELS may use these names only.
+KERNEL_TWINS = {
+    "lif_multistep_fused": "keras_trt.neuron_dynamics.lif_multistep_fused: the "
+                           "custom_gradient BPTT over the unrolled time loop",
+    "lif_from_membrane": "keras_trt.neuron_dynamics.lif_multistep(return_membrane=True, "
+                         "initial_membrane=...) in a chunked keras_trt.Remat block",
+    "chunked_block": "keras_trt.Remat(time_chunk=n) of a block with tdBN: the keras.remat "
+                     "of each chunk after a first pass for the batch statistics",
+    "batch_norm": "keras_trt.TemporalBatchNorm.call: ops.moments and "
+                  "ops.batch_normalization, moving statistics assigned",
+    "conv2d": "keras.layers.Conv2D.convolution_op (ops.conv), via keras_trt.spatial.Conv2D",
+    "pool2d": "keras.layers.AveragePooling2D / MaxPooling2D.call (ops.average_pool, "
+              "ops.max_pool), via keras_trt.spatial",
+    "trt_penalty": "keras_trt.regularizers.temporal_weight_penalty: the custom_gradient "
+                   "penalty of each weight",
+}
+
+_disabled = set()   # names fast_kernel() answers None for (fast_kernels_disabled)
 
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 
@@ -64,12 +92,44 @@ def backend_module():
 
 
 def fast_kernel(name):
-    """The current backend's fused implementation of `name` ("lif_multistep_fused",
-    "batch_norm", "conv2d", "pool2d", "trt_penalty"), or None where keras.ops is as fast
-    (torch has them all, JAX only "conv2d", TensorFlow none)."""
-    if keras.backend.backend() not in ("torch", "jax"):
+    """The current backend's fast kernel `name` (a key of `KERNEL_TWINS`), or None where
+    that backend has none (its twin runs then); an unknown name is a ValueError.
+
+    ```python
+    from keras_trt import backend
+    conv = backend.fast_kernel("conv2d")   # torch, JAX: a function; TensorFlow: None
+    ```
+    """
+    if name not in KERNEL_TWINS:
+        raise ValueError(f"keras_trt.backend.fast_kernel: unknown kernel {name!r}; "
+                         f"known: {sorted(KERNEL_TWINS)}.")
+    if name in _disabled or "*" in _disabled:
         return None
-    return getattr(backend_module(), name, None)
+    return backend_module().FAST_KERNELS.get(name)
+
+
+@contextlib.contextmanager
+def fast_kernels_disabled(*names):
+    """Within it `fast_kernel` returns None for `names` (all kernels when none given), so
+    their keras.ops twins run. Global, not per thread; a traced function (jax.jit,
+    tf.function, torch.compile) keeps what it traced.
+
+    ```python
+    from keras_trt import backend
+    with backend.fast_kernels_disabled("conv2d"):
+        assert backend.fast_kernel("conv2d") is None
+    ```
+    """
+    unknown = [n for n in names if n not in KERNEL_TWINS]
+    if unknown:
+        raise ValueError(f"keras_trt.backend.fast_kernels_disabled: unknown kernels "
+                         f"{unknown}; known: {sorted(KERNEL_TWINS)}.")
+    added = set(names or ["*"]) - _disabled
+    _disabled.update(added)
+    try:
+        yield
+    finally:
+        _disabled.difference_update(added)
 
 
 def make_gradient_function(model, losses_fn, grad_transform=None, training=False):

@@ -141,3 +141,10 @@ def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
 
 def has_gpu():
     return jax.default_backend() == "gpu"
+
+
+# keras_trt.backend.fast_kernel(name) looks kernels up here (names and keras.ops twins:
+# keras_trt.backend.KERNEL_TWINS); keras.ops is as fast for the others on JAX.
+FAST_KERNELS = {
+    "conv2d": conv2d,   # twin: ops.conv (keras Conv2D); same values, chunk-summed gradient
+}

@@ -43,3 +43,8 @@ def cross_replica_mean(x):
 
 def has_gpu():
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+# keras_trt.backend.fast_kernel(name) looks kernels up here: none on TensorFlow, where
+# every twin of keras_trt.backend.KERNEL_TWINS (the keras.ops form) runs.
+FAST_KERNELS = {}

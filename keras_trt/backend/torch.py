@@ -1,5 +1,5 @@
 """torch helpers: gradients with autograd on the variables' `.value` parameters, whether
-a value is concrete, and the fused kernels below."""
+a value is concrete, and the fast kernels of `FAST_KERNELS` (at the end)."""
 
 import math
 
@@ -7,6 +7,7 @@ import keras
 import torch
 
 from keras_trt import surrogates
+from keras_trt.backend.torch_remat import chunked_block
 
 
 def is_concrete(x):
@@ -229,10 +230,6 @@ def lif_from_membrane(x, membrane, tau, v_threshold, v_reset, surrogate, detach_
                                detach_reset, x.dtype)
 
 
-# a kernel in its own module, looked up here by keras_trt.backend.fast_kernel
-from keras_trt.backend.torch_remat import chunked_block  # noqa: E402,F401
-
-
 def conv2d(inputs, kernel, strides, padding, dilation_rate, groups):
     """A channels-last 2-D convolution without Keras' layout copies, or None.
 
@@ -355,3 +352,16 @@ def trt_penalty(weights, offsets, scale, epsilon):
 
 def has_gpu():
     return torch.cuda.is_available()
+
+
+# keras_trt.backend.fast_kernel(name) looks kernels up here, by the names of
+# keras_trt.backend.KERNEL_TWINS, which names each one's keras.ops twin.
+FAST_KERNELS = {
+    "lif_multistep_fused": lif_multistep_fused,   # twin: neuron_dynamics' keras.ops BPTT
+    "lif_from_membrane": lif_from_membrane,       # twin: lif_multistep(initial_membrane=)
+    "chunked_block": chunked_block,               # twin: remat's chunked keras.remat path
+    "batch_norm": batch_norm,                     # twin: TemporalBatchNorm's ops path
+    "conv2d": conv2d,                             # twin: ops.conv (keras Conv2D)
+    "pool2d": pool2d,                             # twin: ops.average_pool / ops.max_pool
+    "trt_penalty": trt_penalty,                   # twin: regularizers' custom_gradient
+}

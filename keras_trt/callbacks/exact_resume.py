@@ -76,7 +76,7 @@ import numpy as np
 from keras_trt import backend as backend_lib
 from keras_trt import distribute
 from keras_trt._keras_compat import set_initial_epoch
-from keras_trt.atomic_io import write_json_atomic
+from keras_trt.atomic_io import fsync_dir, write_json_atomic
 
 __all__ = ["ExactResume", "STATE_FILE"]
 
@@ -105,15 +105,6 @@ def _modes(monitor, mode):
 def _fsync_file(path):
     with open(path, "rb") as f:
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path):
-    with contextlib.suppress(OSError):   # not every platform can open a folder
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _save_model_atomic(model, path):
@@ -387,7 +378,7 @@ class ExactResume(keras.callbacks.Callback):
         # The state names its weights file and replaces the old state only once that file
         # is complete: a run killed at any moment leaves a consistent pair.
         write_json_atomic(self.state_path, state, indent=1)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         if old is not None and old.get("weights") != name:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(self.directory, old["weights"]))

@@ -4,6 +4,8 @@ deprecated `T=` alias), the data folder. No heavy imports here."""
 import os
 import warnings
 
+from keras_trt.validation import positive_int
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -16,9 +18,7 @@ def check_split(split):
 
 
 def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
-    return value
+    return positive_int(value, name)
 
 
 def resolve_timesteps(timesteps, T, default, stacklevel=3):

@@ -28,6 +28,8 @@ import uuid
 
 import numpy as np
 
+from keras_trt.atomic_io import fsync_dir
+
 # Bump when the framing code changes its output, so old caches are not reused.
 PIPELINE_VERSION = 1
 
@@ -134,20 +136,7 @@ def _fsync_folder(folder):
     for name in os.listdir(folder):
         with open(os.path.join(folder, name), "rb") as f:
             os.fsync(f.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(folder)
 
 
 def _replace_entry(tmp, entry, names, mmap):
@@ -165,7 +154,7 @@ def _replace_entry(tmp, entry, names, mmap):
         os.replace(entry, broken)
         shutil.rmtree(broken, ignore_errors=True)
         os.replace(tmp, entry)
-    _fsync_dir(os.path.dirname(entry))
+    fsync_dir(os.path.dirname(entry))
 
 
 def _remove_stale_tmp(parent, key, max_age_s=3600):

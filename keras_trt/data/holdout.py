@@ -24,6 +24,8 @@ set(train) & set(val)             # set(): disjoint
 
 import numpy as np
 
+from keras_trt.validation import integer, number, positive_int
+
 __all__ = ["holdout_rows", "split_rows", "check_holdout_args"]
 
 
@@ -31,17 +33,9 @@ def check_holdout_args(validation_fraction, validation_seed=0, train_samples=Non
                        split=None):
     """Raise ValueError naming the argument if a value is out of range (or if `split` is
     "validation" without a fraction to hold out)."""
-    if isinstance(validation_fraction, bool) or not isinstance(
-            validation_fraction, (int, float)) or not 0 <= validation_fraction < 1:
-        raise ValueError("validation_fraction must be a number in [0, 1), got "
-                         f"validation_fraction={validation_fraction!r}")
-    if isinstance(validation_seed, bool) or not isinstance(validation_seed, (int, np.integer)):
-        raise ValueError(f"validation_seed must be an integer, got "
-                         f"validation_seed={validation_seed!r}")
-    if train_samples is not None and (isinstance(train_samples, bool) or not isinstance(
-            train_samples, (int, np.integer)) or train_samples < 1):
-        raise ValueError("train_samples must be a positive integer or None, got "
-                         f"train_samples={train_samples!r}")
+    number(validation_fraction, "validation_fraction", at_least=0, below=1)
+    integer(validation_seed, "validation_seed")
+    positive_int(train_samples, "train_samples", allow_none=True)
     if split == "validation" and validation_fraction == 0:
         raise ValueError('split="validation" needs validation_fraction > 0 (the part of the '
                          "training split held out), got validation_fraction=0")

@@ -35,6 +35,7 @@ from keras_trt.atomic_io import write_json_atomic
 from keras_trt.experiments import execution, methods, run_folder
 from keras_trt.experiments.data import Split
 from keras_trt.experiments.errors import ExperimentError
+from keras_trt.validation import positive_int
 
 __all__ = ["train", "TrainedRun", "compile_model", "BEST_ACCURACY_NOTE", "SELECT_ON"]
 
@@ -133,8 +134,7 @@ def train(model, train_data, validation_data=None, test_data=None, *, method="tr
         raise ValueError(f"`select_on` must be 'validation' or 'test', got {select_on!r}.")
     methods.check_method(method)
     hyperparameters = methods.resolve_hyperparameters(hyperparameters)
-    if epochs < 1:
-        raise ValueError(f"`epochs` must be >= 1, got {epochs}.")
+    positive_int(epochs, "epochs", "train")
     if observe_fisher is not None and fisher_data is None:
         raise ValueError("`observe_fisher` needs `fisher_data`, an instance of the training "
                          "data of its own.")

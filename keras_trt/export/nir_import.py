@@ -40,6 +40,7 @@ from keras_trt import layers as kt_layers
 from keras_trt import neurons, spatial, training
 from keras_trt.export._nir import require_nir
 from keras_trt.export.nir_targets import canonical_form
+from keras_trt.validation import positive_int
 
 __all__ = ["from_nir"]
 
@@ -290,10 +291,8 @@ def from_nir(graph, timesteps=None, dt=None, static_input=None, surrogate="trian
     graph = canonical_form(graph)   # a consumer's form (to_nir's `target`) back to NIR's
     metadata = graph.metadata
     timesteps = _metadata_value(metadata, "timesteps") if timesteps is None else timesteps
-    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
-            or timesteps < 1:
-        raise ValueError(f"from_nir: `timesteps` must be an integer >= 1 (the graph's "
-                         f"metadata has none), got {timesteps!r}.")
+    timesteps = positive_int(timesteps, "timesteps", "from_nir",
+                             hint="the graph's metadata has none")
     dt = _metadata_value(metadata, "dt") if dt is None else dt
     if dt is not None and not float(dt) > 0:
         raise ValueError(f"from_nir: `dt` must be > 0 seconds, got {dt!r}.")

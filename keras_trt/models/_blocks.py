@@ -9,7 +9,6 @@ wrapper and the layer inside it carry the same name, so variable paths read
 """
 
 import math
-import numbers
 
 import keras
 
@@ -17,6 +16,7 @@ from keras_trt import dense as kt_dense
 from keras_trt import layers as kt_layers
 from keras_trt import neurons
 from keras_trt import spatial
+from keras_trt.validation import integer, positive_int
 
 __all__ = [
     "conv_kernel_initializer", "dense_kernel_initializer", "dense_bias_initializer",
@@ -129,17 +129,12 @@ def check_spatial_size(model_name, shape, minimum, channels_name="channels"):
     """Raises a ValueError naming the minimum when (H, W) is smaller than `minimum`."""
     height, width, channels = shape
     for label, size in (("height", height), ("width", width)):
-        if size is None:
-            continue
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < minimum:
-            raise ValueError(
-                f"{model_name}: input {label} must be an integer >= {minimum} (the "
-                f"smallest size the architecture allows), got input spatial size "
-                f"{height}x{width}.")
-    if channels is None or isinstance(channels, bool) \
-            or not isinstance(channels, numbers.Integral) or channels < 1:
-        raise ValueError(f"{model_name}: the number of input {channels_name} (last axis) "
-                         f"must be a known integer >= 1, got {channels!r}.")
+        if size is not None:
+            integer(size, f"input {label}", model_name, minimum=minimum,
+                    hint=f"the smallest size the architecture allows; input spatial size "
+                         f"{height}x{width}")
+    positive_int(channels, f"input {channels_name}", model_name,
+                 hint="the last axis; it must be known")
 
 
 # --------------------------------------------------------------- static-image inputs
@@ -166,9 +161,7 @@ def parse_image_input(model_name, input_shape, timesteps):
             f"{model_name}: `input_shape` must be (height, width, channels) for a static "
             f"image or (timesteps, height, width, channels) for a sequence, got "
             f"{input_shape!r}.")
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"{model_name}: `timesteps` must be a known integer >= 1, got "
-                         f"{timesteps!r}.")
+    timesteps = positive_int(timesteps, "timesteps", model_name, hint="it must be known")
     return input_shape, timesteps, static
 
 
@@ -194,9 +187,7 @@ def stem(inputs, timesteps, static, stem_once, conv_and_bn):
 
 
 def check_model_args(model_name, num_classes, widths, count):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"{model_name}: `num_classes` must be an integer >= 1, got "
-                         f"{num_classes!r}.")
+    positive_int(num_classes, "num_classes", model_name)
     widths = tuple(int(w) for w in widths)
     if len(widths) != count or any(w < 1 for w in widths):
         raise ValueError(f"{model_name}: `widths` must be {count} positive integers, got "

@@ -18,6 +18,7 @@ import keras
 
 from keras_trt import training
 from keras_trt.models import _blocks
+from keras_trt.validation import positive_int
 
 __all__ = ["ResNet19", "basic_block"]
 
@@ -51,6 +52,7 @@ def ResNet19(
     num_classes=10,
     timesteps=6,
     input_shape=(32, 32, 3),
+    # LIF's keywords, spelled out in every builder: each signature is its documented API
     tau=2.0,
     v_threshold=1.0,
     v_reset=0.0,
@@ -90,9 +92,7 @@ def ResNet19(
     input_shape, timesteps, static = _blocks.parse_image_input(
         "ResNet19", input_shape, timesteps)
     _blocks.check_spatial_size("ResNet19", input_shape[-3:], 1)
-    if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 1:
-        raise ValueError(f"ResNet19: `hidden_units` must be an integer >= 1, got "
-                         f"{hidden_units!r}.")
+    positive_int(hidden_units, "hidden_units", "ResNet19")
 
     neuron = _blocks.neuron_kwargs(tau, v_threshold, v_reset, surrogate, detach_reset,
                                    time_loop)

@@ -65,6 +65,7 @@ def SEWResNet34(
     num_classes=100,
     timesteps=4,
     input_shape=(224, 224, 3),
+    # LIF's keywords, spelled out in every builder: each signature is its documented API
     tau=1.0,
     v_threshold=1.0,
     v_reset=0.0,

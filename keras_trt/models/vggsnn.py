@@ -23,6 +23,7 @@ import keras
 from keras_trt import remat as remat_lib
 from keras_trt import training
 from keras_trt.models import _blocks
+from keras_trt.validation import positive_int
 
 __all__ = ["VGGSNN"]
 
@@ -32,6 +33,7 @@ VGGSNN_WIDTHS = (64, 128, 256, 256, 512, 512, 512, 512)
 def VGGSNN(
     num_classes=10,
     input_shape=(10, 48, 48, 2),
+    # LIF's keywords, spelled out in every builder: each signature is its documented API
     tau=2.0,
     v_threshold=1.0,
     v_reset=0.0,
@@ -79,17 +81,14 @@ def VGGSNN(
     if not widths or any(w < 1 for w in widths):
         raise ValueError(f"VGGSNN: `widths` must be a non-empty sequence of positive "
                          f"integers, got {widths!r}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"VGGSNN: `num_classes` must be an integer >= 1, got {num_classes!r}.")
+    positive_int(num_classes, "num_classes", "VGGSNN")
     input_shape = tuple(None if d is None else int(d) for d in input_shape)
     if len(input_shape) != 4:
         raise ValueError(
             "VGGSNN: `input_shape` must be (timesteps, height, width, channels), got "
             f"{input_shape!r}.")
     timesteps = input_shape[0]
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"VGGSNN: the number of timesteps (input_shape[0]) must be a known "
-                         f"integer >= 1, got {timesteps!r}.")
+    positive_int(timesteps, "timesteps", "VGGSNN", hint="input_shape[0]; it must be known")
     num_pools = len(widths) // 2
     minimum = 2 ** num_pools
     if input_shape[1] is None or input_shape[2] is None:

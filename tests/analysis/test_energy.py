@@ -100,7 +100,7 @@ def test_table_plot_and_errors(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no firing rate for the LIF layers"):
         energy_report(model, rates={})
-    with pytest.raises(ValueError, match="`e_ac` must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"energy_report: e_ac must be a number >= 0 \(joules per operation\), got e_ac=-1.0"):
         energy_report(model, rates={"lif1": 0.5}, e_ac=-1.0)
     with pytest.raises(ValueError, match="pass `data`"):
         energy_report(model)

@@ -112,8 +112,9 @@ def test_even_steps_are_refused(model_and_data, steps):
     """An even grid has no centre point (it returned center = nan): refused, as is a
     non-integer or non-positive one, before any evaluation."""
     model, (x, y) = model_and_data
-    with pytest.raises(ValueError, match=r"`steps` must be an odd integer >= 1 \(grid points "
-                                         rf"per axis; .*\), got {steps!r}\."):
+    with pytest.raises(ValueError, match=r"loss_landscape: steps must be (odd|a positive "
+                                         r"integer) \(grid points per axis; odd, .*\), got "
+                                         rf"steps={steps!r}\."):
         loss_landscape(model, (x, y), steps=steps)
 
 

@@ -116,5 +116,5 @@ def test_tuner_seed_shifts_every_seed_and_refuses_others():
     from keras_trt.tuning import tuner_seed
     assert [tuner_seed(s) for s in (None, 0, 1, 2 ** 32 - 2)] == [None, 1, 2, 2 ** 32 - 1]
     for bad in (-1, 2 ** 32 - 1, 1.5, "0", True):
-        with pytest.raises(ValueError, match=r"`seed` must be None or an integer in \[0, "):
+        with pytest.raises(ValueError, match=r"make_tuner: seed must be an integer in \[0, \d+\] or None, got seed="):
             tuner_seed(bad)

@@ -71,8 +71,8 @@ def make(devices):
     return _STRATEGIES[key]
 
 
-def num_replicas():
-    return tf.distribute.get_strategy().num_replicas_in_sync
+# the count of keras_trt.backend.replica_share too: one definition for both
+num_replicas = tf_backend.num_replicas_in_sync
 
 
 def is_chief():

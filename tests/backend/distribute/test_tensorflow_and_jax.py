@@ -91,6 +91,14 @@ def test_one_device_is_a_no_op():
         assert kt.TemporalBatchNorm(sync=False).sync is False
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's replica count")
+def test_one_replica_count_for_the_engine_and_the_weight_penalty():
+    # kt.distribute.num_replicas and backend.replica_share read the same function
+    from keras_trt.backend import tensorflow as tf_backend
+    from keras_trt.backend.distribute import tensorflow as tf_engine
+    assert tf_engine.num_replicas is tf_backend.num_replicas_in_sync
+
+
 def test_bad_arguments():
     with pytest.raises(TypeError, match="devices"):
         kt.distribute.auto(devices="gpu:0")
