@@ -17,7 +17,7 @@ small module (`torch.py`, `tensorflow.py`, `jax.py`), imported on first use so t
   that runs instead where a backend has no kernel, the kernel declines an input (returns
   None), or `fast_kernels_disabled()` is active. Each backend module lists its kernels in
   its `FAST_KERNELS` table (torch: all seven; JAX: "conv2d"; TensorFlow: none);
-  tests/backend/test_fast_kernels.py checks every entry against its twin, values and
+  tests/test_backend_fast_kernels.py checks every entry against its twin, values and
   gradients.
 - `fast_kernels_disabled(*names)`: a context manager in which `fast_kernel` returns None
   for `names` (all when none given): the keras.ops twins run, e.g. to compare with them.
@@ -61,9 +61,9 @@ __all__ = ["make_gradient_function", "gradients", "backend_module", "fast_kernel
 # thing where the kernel is absent or declines. A kernel must equal its twin in value and
 # gradient (to float rounding); a backend's FAST_KERNELS may use these names only.
 KERNEL_TWINS = {
-    "lif_multistep_fused": "keras_trt.neuron_dynamics.lif_multistep_fused: the "
+    "lif_multistep_fused": "keras_trt._neuron_dynamics.lif_multistep_fused: the "
                            "custom_gradient BPTT over the unrolled time loop",
-    "lif_from_membrane": "keras_trt.neuron_dynamics.lif_multistep(return_membrane=True, "
+    "lif_from_membrane": "keras_trt._neuron_dynamics.lif_multistep(return_membrane=True, "
                          "initial_membrane=...) in a chunked keras_trt.Remat block",
     "chunked_block": "keras_trt.Remat(time_chunk=n) of a block with tdBN: the keras.remat "
                      "of each chunk after a first pass for the batch statistics",

@@ -357,7 +357,7 @@ def has_gpu():
 # keras_trt.backend.fast_kernel(name) looks kernels up here, by the names of
 # keras_trt.backend.KERNEL_TWINS, which names each one's keras.ops twin.
 FAST_KERNELS = {
-    "lif_multistep_fused": lif_multistep_fused,   # twin: neuron_dynamics' keras.ops BPTT
+    "lif_multistep_fused": lif_multistep_fused,   # twin: _neuron_dynamics' keras.ops BPTT
     "lif_from_membrane": lif_from_membrane,       # twin: lif_multistep(initial_membrane=)
     "chunked_block": chunked_block,               # twin: remat's chunked keras.remat path
     "batch_norm": batch_norm,                     # twin: TemporalBatchNorm's ops path

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import keras_trt as kt
-from keras_trt import backend, neuron_dynamics, regularizers
+from keras_trt import _neuron_dynamics as neuron_dynamics
+from keras_trt import backend, regularizers
 from tests.gradients import grad
 
 ops = keras.ops
