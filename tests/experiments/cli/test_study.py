@@ -6,6 +6,9 @@ folders are picked up)."""
 import csv
 import json
 import math
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -14,6 +17,7 @@ import pytest
 from keras_trt.experiments.cli import study
 
 BACKEND = keras.backend.backend()
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 TINY = ["--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--timesteps", "2",
         "--widths", "4,8", "--verbose", "0", "--fisher-batches", "1", "--methods", "tet,trt",
         "--jit", "off"]   # compiling costs more than one step
@@ -124,3 +128,14 @@ def test_study_sweeps_vary_one_value_each(tmp_path):
     assert saved["sweeps"]["lam"]["base"] == 5e-5
     assert saved["differences"] == []          # no TET or SDT to compare with
     assert "TRT[LAM=0]" in (out / "table.txt").read_text()
+    # The report of docs/results.md ("What in TRT matters") reads the same folder.
+    report = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "trt_sensitivity_report.py"),
+                    str(out), "--images", str(tmp_path), "--markdown", str(report)],
+                   check=True, timeout=300)
+    text = report.read_text()
+    assert "## lam, paired against TRT" in text
+    shares = text.split("## lam: the penalty's share of the loss")[1].split("##")[0]
+    rows = [line for line in shares.splitlines() if line.startswith(("| 0 |", "| 5e-05 |"))]
+    assert rows[0].startswith("| 0 | 0.00% ") and not rows[1].startswith("| 5e-05 | 0.00%")
+    assert "2 finished runs" in text
