@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.doc_examples import run_example
+from tests.support import skip_unless_one_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -36,6 +37,7 @@ def doc_ids(paths):
 @pytest.mark.parametrize("path", [p for p in DOC_FILES if blocks(p, "python")],
                          ids=doc_ids([p for p in DOC_FILES if blocks(p, "python")]))
 def test_python_blocks_run(path, tmp_path, monkeypatch):
+    skip_unless_one_backend(str(path.relative_to(ROOT)))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
     namespace = {"__name__": "__docs__"}

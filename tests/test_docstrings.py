@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.doc_examples import code_blocks, docstrings, run_example
+from tests.support import skip_unless_one_backend
 
 PACKAGE = Path(__file__).resolve().parent.parent / "keras_trt"
 EXAMPLES = [
@@ -22,6 +23,7 @@ def test_examples_were_found():
 
 @pytest.mark.parametrize("where,code", EXAMPLES, ids=[where for where, _ in EXAMPLES])
 def test_docstring_example_runs(where, code, tmp_path, monkeypatch):
+    skip_unless_one_backend(where)
     monkeypatch.chdir(tmp_path)
     run_example(code, {"__name__": "__docstring__"}, where)
 

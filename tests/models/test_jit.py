@@ -28,6 +28,9 @@ def _two_steps(build, jit_compile):
 
 @pytest.mark.parametrize("build", [tiny_vggsnn, tiny_resnet19], ids=["vggsnn", "resnet19"])
 def test_jit_compiled_step_equals_eager_step(build):
+    if build is tiny_resnet19 and keras.backend.backend() != "jax":
+        pytest.skip("ResNet-19's compiled step: checked under JAX, where jit is the "
+                    "default (VGGSNN covers the compiled step on every backend; CI time)")
     eager_losses, eager_weights, _ = _two_steps(build, jit_compile=False)
     jit_losses, jit_weights, model = _two_steps(build, jit_compile=True)
     assert model.jit_compile is True
