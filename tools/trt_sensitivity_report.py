@@ -4,8 +4,8 @@
     KERAS_BACKEND=torch python tools/trt_sensitivity_report.py campaign \
         --images docs/images --markdown what_matters.md
 
-The folder holds the run folders of the study command (`keras-trt study`) (`runs/<label>/seed<k>/`): the
-base cells `sdt`, `tet`, `trt` (trained with `--observe-fi`, so each has a fisher.csv)
+The folder holds the run folders of the study command (`keras-trt study`,
+`runs/<label>/seed<k>/`): the base cells `sdt`, `tet`, `trt` (trained with `--observe-fi`, so each has a fisher.csv)
 and one-at-a-time TRT variants `trt[lam=...]`, `trt[decay=...]`, `trt[eta=...]`. Only
 finished runs (study_run.json) count; the report says which seeds each cell has, so it
 can be run while a campaign is still going. Writes the markdown tables (stdout, or
