@@ -4,8 +4,8 @@ imported by `keras_trt`; `pytest` is not needed).
 - `run_layer_test`, `run_model_test`: the contract every Keras layer or model should keep
   (config round trip, symbolic and eager calls, a training step, mixed precision, a
   `.keras` round trip), checked in one call (keras_trt.testing.layer_test);
-- `to_numpy`, `many_spike_input`: arrays for assertions and inputs that make neurons fire
-  (keras_trt.testing.arrays);
+- `to_numpy`, `many_spike_input`, `randomise_bn_statistics`: arrays for assertions,
+  inputs that make neurons fire, trained-like tdBN statistics (keras_trt.testing.arrays);
 - `SimulatedCrash`: interrupts `fit` mid-epoch, to test resumption
   (keras_trt.testing.callbacks);
 - keras_trt.testing.datasets: tiny datasets in their genuine on-disk formats;
@@ -15,9 +15,9 @@ imported by `keras_trt`; `pytest` is not needed).
 docs/testing.md shows them at work.
 """
 
-from keras_trt.testing.arrays import many_spike_input, to_numpy
+from keras_trt.testing.arrays import many_spike_input, randomise_bn_statistics, to_numpy
 from keras_trt.testing.callbacks import SimulatedCrash
 from keras_trt.testing.layer_test import run_layer_test, run_model_test
 
-__all__ = ["SimulatedCrash", "many_spike_input", "run_layer_test", "run_model_test",
-           "to_numpy"]
+__all__ = ["SimulatedCrash", "many_spike_input", "randomise_bn_statistics",
+           "run_layer_test", "run_model_test", "to_numpy"]

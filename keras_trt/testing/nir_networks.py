@@ -26,23 +26,12 @@ import numpy as np
 
 from keras_trt import layers, neurons, training
 from keras_trt.models import ResNet19, VGGSNN, sew_resnet
+from keras_trt.testing.arrays import randomise_bn_statistics
 
 __all__ = ["NETWORKS", "TIMESTEPS", "build", "inputs"]
 
 TIMESTEPS = 3
 NETWORKS = ("vggsnn", "resnet19", "sew_resnet")
-
-
-def _randomise_bn_statistics(model, seed=0):
-    """Moving statistics, scale and shift as after training (fresh ones are 0 and 1)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, layers.TemporalBatchNorm):
-            n = layer.gamma.shape[0]
-            layer.moving_mean.assign(rng.normal(0.0, 0.3, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.gamma.assign(rng.uniform(0.8, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0.2, 0.3, n).astype("float32"))
 
 
 def _sew_resnet():
@@ -77,7 +66,7 @@ def build(name):
                          widths=(4, 8, 8, 8), hidden_units=8, time_loop="unroll")
     else:
         model = _sew_resnet()
-    _randomise_bn_statistics(model)
+    randomise_bn_statistics(model)
     if name == "resnet19":
         # fresh weights leave the LIF after the 8-unit Linear silent; 4x makes it fire
         fc = model.get_layer("fc").layer

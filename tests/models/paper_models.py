@@ -5,7 +5,7 @@ import functools
 import numpy as np
 
 import keras_trt as kt
-from keras_trt.testing import to_numpy
+from keras_trt.testing import randomise_bn_statistics, to_numpy  # noqa: F401 (tests import it from here)
 
 # The tiny models use the unrolled time loop: the tests call them eagerly, where JAX's
 # `scan` would compile its body at every call (the full-width models keep "auto").
@@ -76,13 +76,3 @@ def predict(model, x, training=False):
     """An eager forward pass as NumPy (cheaper than `predict`, which compiles)."""
     return to_numpy(model(x, training=training))
 
-
-def randomise_bn_statistics(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, kt.TemporalBatchNorm):
-            n = layer.gamma.shape[0]
-            layer.moving_mean.assign(rng.normal(0.0, 0.3, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.gamma.assign(rng.uniform(0.8, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0.2, 0.3, n).astype("float32"))
